@@ -574,4 +574,3 @@ func GetRecord(r Reader, key []byte, v any) (found bool, err error) {
 	}
 	return true, Decode(key, data, v)
 }
-
