@@ -20,9 +20,11 @@ type rule struct {
 // only the wiring (cmd/syncd, daemon) sees everything.
 var rules = []rule{
 	{pkg: "crdt", allowed: nil},
+	{pkg: "syncerr", allowed: nil},
 	{pkg: "log", allowed: nil},
 	{pkg: "bench/baseline", allowed: nil},
-	{pkg: "engine/...", allowed: []string{"crdt", "log", "engine/..."}},
+	{pkg: "engine/...", allowed: []string{"crdt", "log", "syncerr", "engine/..."}},
+	{pkg: "identity/...", allowed: []string{"crdt", "log", "syncerr", "identity/..."}},
 	{pkg: "replica/...", allowed: []string{"crdt", "replica/..."}},
 	{pkg: "storage", allowed: nil},
 	{pkg: "storage/fs", allowed: []string{"storage"}},
