@@ -1,0 +1,5 @@
+package engine
+
+import "github.com/google/uuid"
+
+func newUUIDv4() string { return uuid.NewString() }

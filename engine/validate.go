@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/or3/syncd/syncerr"
+)
+
+// Limits of sync-contract §2–3 and api.md Decisions 2.
+const (
+	MaxPushOps        = 100
+	MaxPushBatchBytes = 2 << 20
+	MaxPayloadBytes   = 262144
+	MaxPullLimit      = 1000
+	DefaultPullLimit  = 100
+	MaxTablesFilter   = 50
+	maxIDLen          = 256
+	maxPKLen          = 1024
+	maxTableLen       = 128
+	maxHLCLen         = 512
+	// maxSafeInt is JavaScript's Number.MAX_SAFE_INTEGER.
+	maxSafeInt = 1<<53 - 1
+)
+
+// NormalizeScope trims and checks the workspace id.
+func NormalizeScope(s Scope) (string, error) {
+	ws := strings.TrimSpace(s.WorkspaceID)
+	if ws == "" || len(ws) > maxIDLen {
+		return "", syncerr.Validation("scope.workspaceId must be 1..256 characters")
+	}
+	if len(s.ProjectID) > maxIDLen {
+		return "", syncerr.Validation("scope.projectId must be at most 256 characters")
+	}
+	return ws, nil
+}
+
+// checkBatchShape rejects a malformed batch whole (sync-contract §3.2 host
+// validation; api.md Decisions 2): too many ops, too many bytes, or an op
+// whose fields are outside the wire schema's bounds. Per-op rules (UUID,
+// table, payload) are per-op results instead.
+func checkBatchShape(b *PushBatch) error {
+	if len(b.Ops) > MaxPushOps {
+		return syncerr.Validation("batch size %d exceeds maximum of %d ops", len(b.Ops), MaxPushOps)
+	}
+	if b.OpsBytes > MaxPushBatchBytes {
+		return syncerr.Validation("batch of %d bytes exceeds the %d-byte limit", b.OpsBytes, MaxPushBatchBytes)
+	}
+	for i := range b.Ops {
+		op := &b.Ops[i]
+		switch {
+		case op.TableName == "" || len(op.TableName) > maxTableLen:
+			return syncerr.Validation("ops[%d].tableName must be 1..128 characters", i)
+		case op.PK == "" || len(op.PK) > maxPKLen:
+			return syncerr.Validation("ops[%d].pk must be 1..1024 characters", i)
+		case op.Operation == "":
+			return syncerr.Validation("ops[%d].operation is required", i)
+		case op.Stamp.Clock < 0 || op.Stamp.Clock > maxSafeInt:
+			return syncerr.Validation("ops[%d].stamp.clock must be a safe integer >= 0", i)
+		case op.Stamp.HLC == "" || len(op.Stamp.HLC) > maxHLCLen:
+			return syncerr.Validation("ops[%d].stamp.hlc must be 1..512 characters", i)
+		case op.Stamp.OpID == "" || len(op.Stamp.OpID) > maxIDLen:
+			return syncerr.Validation("ops[%d].stamp.opId must be 1..256 characters", i)
+		}
+		dev := strings.TrimSpace(op.Stamp.DeviceID)
+		if dev == "" || len(dev) > maxIDLen {
+			return syncerr.Validation("ops[%d].stamp.deviceId must be 1..256 characters", i)
+		}
+		op.Stamp.DeviceID = dev
+	}
+	return nil
+}
+
+// IsUUID reports whether s is a UUID as sync-contract §3.2 step 3 defines
+// it: case-insensitive 8-4-4-4-12 hex, version nibble 1–8, variant nibble
+// 8, 9, a or b.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+			continue
+		}
+		if !isHex(c) {
+			return false
+		}
+	}
+	if v := s[14]; v < '1' || v > '8' {
+		return false
+	}
+	switch s[19] {
+	case '8', '9', 'a', 'b', 'A', 'B':
+	default:
+		return false
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// opError is a per-op failure.
+type opError struct {
+	code string
+	msg  string
+}
+
+func perOp(code, format string, args ...any) *opError {
+	return &opError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// payloadInfo is what validation learns about a put payload.
+type payloadInfo struct {
+	compact     []byte         // compacted payload, nil when absent or null
+	fields      map[string]any // top-level fields (values decoded with UseNumber); nil when absent
+	softDeleted bool
+}
+
+// validateOp applies the per-op rules of sync-contract §3.2 step 3 and the
+// api.md overrides to one op (the representative of its opId group).
+func validateOp(ws string, op *PendingOp) (*payloadInfo, *opError) {
+	if !IsUUID(op.Stamp.OpID) {
+		return nil, perOp(syncerr.CodeValidation, "op_id must be a UUID")
+	}
+	if !ValidTable(op.TableName) {
+		return nil, perOp(syncerr.CodeValidation, "Invalid table: %s", op.TableName)
+	}
+	switch op.Operation {
+	case "put", "delete":
+	case "patch":
+		return nil, perOp(syncerr.CodeValidation, "patch operations are not supported")
+	default:
+		return nil, perOp(syncerr.CodeValidation, "Invalid operation: %s", op.Operation)
+	}
+	info := &payloadInfo{}
+	raw := bytes.TrimSpace(op.Payload)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		if op.Operation == "put" {
+			return nil, perOp(syncerr.CodeValidation, "payload must be an object")
+		}
+		return info, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, perOp(syncerr.CodeValidation, "payload is not valid JSON")
+	}
+	if buf.Len() > MaxPayloadBytes {
+		return nil, perOp(syncerr.CodeOversized, "Payload too large for %s: exceeds %d bytes", op.TableName, MaxPayloadBytes)
+	}
+	if buf.Bytes()[0] != '{' {
+		return nil, perOp(syncerr.CodeValidation, "payload must be an object")
+	}
+	if !utf8.Valid(buf.Bytes()) {
+		return nil, perOp(syncerr.CodeValidation, "payload must be valid UTF-8")
+	}
+	info.compact = buf.Bytes()
+	fields, err := topLevelFields(info.compact)
+	if err != nil {
+		return nil, perOp(syncerr.CodeValidation, "payload must be an object: %v", err)
+	}
+	info.fields = fields
+	if d, ok := fields["deleted"]; ok {
+		b, isBool := d.(bool)
+		if !isBool {
+			return nil, perOp(syncerr.CodeValidation, "'deleted' must be a boolean")
+		}
+		info.softDeleted = b && op.Operation == "put"
+	}
+	if _, ok := fields["_id"]; ok {
+		return nil, perOp(syncerr.CodeValidation, "'_id' is immutable")
+	}
+	if w, ok := fields["workspace_id"]; ok {
+		if s, isStr := w.(string); !isStr || s != ws {
+			return nil, perOp(syncerr.CodeValidation, "'workspace_id' is immutable")
+		}
+	}
+	pkField := PKField(op.TableName)
+	if v, ok := fields[pkField]; ok {
+		if s, isStr := v.(string); !isStr || s != op.PK {
+			return nil, perOp(syncerr.CodeValidation, "'%s' must match operation pk", pkField)
+		}
+	}
+	return info, nil
+}
+
+// topLevelFields decodes the top-level members of a JSON object. Nested
+// values are decoded too (json.Number for numbers); payloads are bounded
+// at 256 KiB and their nesting was bounded by the fingerprint.
+func topLevelFields(obj []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// safeNonNegInt reports whether n is an integer in [0, 2^53-1].
+func safeNonNegInt(f float64) bool {
+	return f >= 0 && f <= maxSafeInt && f == math.Trunc(f)
+}

@@ -1,0 +1,112 @@
+package engine
+
+import "encoding/json"
+
+// The wire types of sync-contract §2, camelCase, as OR3 sends them. The HTTP
+// layer decodes request bodies into these types strictly (wrong JSON types
+// are a 400 there); the engine validates values.
+
+// Scope is SyncScope.
+type Scope struct {
+	WorkspaceID string `json:"workspaceId"`
+	ProjectID   string `json:"projectId,omitempty"` // accepted and ignored
+}
+
+// Stamp is ChangeStamp.
+type Stamp struct {
+	DeviceID string `json:"deviceId"`
+	OpID     string `json:"opId"`
+	HLC      string `json:"hlc"`
+	Clock    int64  `json:"clock"`
+}
+
+// PendingOp is one push element. The outbox bookkeeping fields of the
+// client (id, createdAt, attempts, status, …) are accepted and ignored.
+type PendingOp struct {
+	TableName string          `json:"tableName"`
+	Operation string          `json:"operation"`
+	PK        string          `json:"pk"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+	Stamp     Stamp           `json:"stamp"`
+}
+
+// PushBatch is a push request.
+type PushBatch struct {
+	Scope Scope       `json:"scope"`
+	Ops   []PendingOp `json:"ops"`
+	// OpsBytes is the size of the compacted ops array as received, set by
+	// the decoder (api.md Overrides: the 2 MiB rule). 0 means unknown, and
+	// the engine then sums the compacted payloads instead.
+	OpsBytes int `json:"-"`
+}
+
+// Revision is SnapshotRevision, also used in push winners.
+type Revision struct {
+	Clock int64  `json:"clock"`
+	HLC   string `json:"hlc"`
+	OpID  string `json:"opId"`
+}
+
+// Winner is PushWinner: the current state of a key an op lost against.
+type Winner struct {
+	Kind            string          `json:"kind"` // "put" | "delete"
+	Payload         json.RawMessage `json:"payload,omitempty"`
+	Revision        Revision        `json:"revision"`
+	ServerDeletedAt *int64          `json:"serverDeletedAt,omitempty"`
+}
+
+// OpResult is one element of PushResult.results.
+type OpResult struct {
+	OpID          string          `json:"opId"`
+	Success       bool            `json:"success"`
+	ServerVersion uint64          `json:"serverVersion,omitempty"`
+	Applied       *bool           `json:"applied,omitempty"`
+	WasExisting   *bool           `json:"wasExisting,omitempty"`
+	Replayed      bool            `json:"replayed,omitempty"`
+	TableName     string          `json:"tableName,omitempty"`
+	Operation     string          `json:"operation,omitempty"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
+	Winner        *Winner         `json:"winner,omitempty"`
+	Error         string          `json:"error,omitempty"`
+	ErrorCode     string          `json:"errorCode,omitempty"`
+}
+
+// PushResult answers a push.
+type PushResult struct {
+	Results       []OpResult `json:"results"`
+	ServerVersion uint64     `json:"serverVersion"`
+}
+
+// PullRequest is a pull request. Limit is nil when absent (→ 100).
+type PullRequest struct {
+	Scope  Scope    `json:"scope"`
+	Cursor int64    `json:"cursor"`
+	Limit  *int     `json:"limit,omitempty"`
+	Tables []string `json:"tables,omitempty"`
+}
+
+// SyncChange is one pulled change.
+type SyncChange struct {
+	ServerVersion uint64          `json:"serverVersion"`
+	TableName     string          `json:"tableName"`
+	PK            string          `json:"pk"`
+	Op            string          `json:"op"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
+	Stamp         Stamp           `json:"stamp"`
+}
+
+// PullResponse answers a pull.
+type PullResponse struct {
+	Changes               []SyncChange `json:"changes"`
+	NextCursor            uint64       `json:"nextCursor"`
+	HasMore               bool         `json:"hasMore"`
+	OldestRetainedVersion uint64       `json:"oldestRetainedVersion"`
+	RequiresSnapshot      bool         `json:"requiresSnapshot"`
+}
+
+// CursorRequest is the update-cursor body.
+type CursorRequest struct {
+	Scope    Scope  `json:"scope"`
+	DeviceID string `json:"deviceId"`
+	Version  int64  `json:"version"`
+}
