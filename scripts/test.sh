@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite: vet, every Go test with the race detector, a short
+# run of every fuzz target, and (when present) the TypeScript provider's
+# tests. CI runs exactly this (.ci/run). Knobs:
+#   FUZZTIME=10s   how long each fuzz target runs (0 skips fuzzing)
+#   RACE=1         run go test with -race (0 to skip, e.g. for a quick local run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME="${FUZZTIME:-10s}"
+RACE="${RACE:-1}"
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+race=()
+if [ "$RACE" = "1" ]; then race=(-race); fi
+go test "${race[@]}" -count=1 -timeout 30m ./...
+
+if [ "$FUZZTIME" != "0" ]; then
+  echo "== fuzz ($FUZZTIME each)"
+  for pkg in $(go list ./...); do
+    dir=$(go list -f '{{.Dir}}' "$pkg")
+    grep -lq '^func Fuzz' "$dir"/*_test.go 2>/dev/null || continue
+    for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+      echo "-- $pkg $target"
+      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+    done
+  done
+fi
+
+if [ -f provider/package.json ]; then
+  echo "== provider"
+  (cd provider && npm ci --no-audit --no-fund && npm test)
+fi
+echo "== all tests passed"
