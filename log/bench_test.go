@@ -1,0 +1,177 @@
+package log
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/or3/syncd/bench/baseline"
+)
+
+// or3Message returns an OR3-shaped message payload of about n bytes.
+func or3Message(rng *rand.Rand, id string, n int) []byte {
+	const letters = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,"
+	var sb strings.Builder
+	for sb.Len() < n-220 {
+		sb.WriteByte(letters[rng.IntN(len(letters))])
+	}
+	return fmt.Appendf(nil, `{"id":%q,"thread_id":"thread-%d","role":"assistant","index":%d,"order_key":"1736648823456:0003:abc12345","data":{"content":%q},"deleted":false,"created_at":1736648823,"updated_at":1736648823,"clock":1}`,
+		id, rng.IntN(100), rng.IntN(1000), sb.String())
+}
+
+// benchPayloads are generated once so the benchmark measures the log, not
+// the generator.
+var benchPayloads = func() [][]byte {
+	rng := rand.New(rand.NewPCG(42, 42))
+	out := make([][]byte, 256)
+	for i := range out {
+		out[i] = or3Message(rng, fmt.Sprintf("m-%d", i), 1024)
+	}
+	return out
+}()
+
+// benchBatch is one writer's batch shaped like a single-op push: the
+// change entry (event), the row register and the counter (state).
+func benchBatch(db *DB, rng *rand.Rand, ws string, v uint64) *Batch {
+	b := db.NewBatch()
+	id := fmt.Sprintf("m-%d", v)
+	payload := benchPayloads[rng.IntN(len(benchPayloads))]
+	rec := &ChangeRecord{Table: "messages", PK: id, Op: OpPut, Payload: payload, Clock: 1, HLC: "1736648823456:0003:abc12345",
+		DeviceID: "dev", OpID: "6f1c2f7e-3b7a-4c55-9b1e-1f2d3c4b5a69", Fingerprint: strings.Repeat("f", 64), CreatedAtMs: 1}
+	_ = b.AppendEvent(ChangeKey(ws, v), rec)
+	_ = b.SetRecord(RowKey(ws, "messages", id), &RowRecord{HasPut: true, Payload: payload, ServerVersion: v})
+	_ = b.SetRecord(CounterKey(ws), &CounterRecord{Counter: v})
+	return b
+}
+
+// BenchmarkCommitter measures the group committer with 1, 8 and 64
+// concurrent writers, each committing OR3-shaped single-message batches,
+// and prints raw Pebble synced commits of the same keys and bytes per fsync
+// with syncd's own options, measured in the same run, as the baseline.
+// Use -benchtime 60s for the figures the targets ask for.
+func BenchmarkCommitter(b *testing.B) {
+	for _, writers := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			cfg := Config{Dir: b.TempDir(), Logger: quietLogger(), MemTableSize: 256 << 20}
+			var groups, groupBytes, groupKeys atomic.Int64
+			cfg.OnCommit = func(s CommitStats) {
+				groups.Add(1)
+				groupBytes.Add(int64(s.Bytes))
+				groupKeys.Add(int64(s.Batches) * 4) // entry, origin index, row, counter
+			}
+			db, err := Open(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			lat := baseline.NewHistogram()
+			var next atomic.Int64
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rng := rand.New(rand.NewPCG(uint64(w), 7))
+					ws := fmt.Sprintf("ws-%d", w)
+					var v uint64
+					for next.Add(1) <= int64(b.N) {
+						v++
+						batch := benchBatch(db, rng, ws, v)
+						t0 := time.Now()
+						if err := db.Commit(context.Background(), batch); err != nil {
+							b.Error(err)
+							return
+						}
+						lat.Record(time.Since(t0))
+						batch.Close()
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if elapsed < time.Second {
+				return // calibration round: too short for a fair baseline
+			}
+			g := max(groups.Load(), 1)
+			keysPerFsync := int(max(groupKeys.Load()/g, 1))
+			bytesPerKey := int(groupBytes.Load() / max(groupKeys.Load(), 1))
+			measured := baseline.Result{Name: fmt.Sprintf("committer writers=%d", writers), Ops: int64(b.N) * 4, Commits: g, Elapsed: elapsed, Latencies: lat}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "batches/s")
+			b.ReportMetric(float64(keysPerFsync), "keys/fsync")
+			b.ReportMetric(float64(lat.Percentile(50).Microseconds()), "p50-µs")
+
+			// Same-run baselines: raw Pebble with syncd's options and the same
+			// keys and bytes per fsync, for as long as the committer ran.
+			opts := func() *pebble.Options { return PebbleOptions(Config{Dir: "x", Logger: quietLogger(), MemTableSize: 256 << 20}) }
+			raw, err := baseline.PebbleSynced(b.TempDir(), opts, baseline.PebbleShape{KeysPerCommit: keysPerFsync, ValueBytes: bytesPerKey}, 0, elapsed)
+			if err != nil {
+				b.Fatal(err)
+			}
+			baseline.Report(os.Stdout, measured.Name+" keys/s", measured, raw)
+			b.ReportMetric(baseline.Ratio(measured.OpsPerSec(), raw.OpsPerSec()), "x-raw-pebble")
+			if writers == 1 {
+				fs, err := baseline.FsyncAppend(b.TempDir(), 4096, 0, 3*time.Second)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p50, f50 := lat.Percentile(50), fs.Latencies.Percentile(50)
+				fmt.Printf("committer writers=1 p50 latency %v = %.2fx fsync p50 (%v)\n", p50, float64(p50)/float64(f50), f50)
+				b.ReportMetric(float64(p50)/float64(f50), "p50-x-fsync")
+			}
+		})
+	}
+}
+
+// BenchmarkCommitterHeap commits 1M records (set SYNCD_BENCH_RECORDS for
+// 10M) and reports heap in use after each million: it must stay flat
+// beyond Pebble's fixed caches.
+func BenchmarkCommitterHeap(b *testing.B) {
+	total := 1_000_000
+	if s := os.Getenv("SYNCD_BENCH_RECORDS"); s != "" {
+		fmt.Sscan(s, &total)
+	}
+	for i := 0; i < b.N; i++ {
+		db, err := Open(Config{Dir: b.TempDir(), Logger: quietLogger(), MemTableSize: 64 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		var v uint64
+		var wg sync.WaitGroup
+		var ms runtime.MemStats
+		for done := 0; done < total; done += 1_000_000 {
+			for w := 0; w < 64; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := rand.New(rand.NewPCG(uint64(w), rng.Uint64()))
+					for j := 0; j < 1_000_000/64; j++ {
+						batch := benchBatch(db, r, fmt.Sprintf("ws-%d", w), atomic.AddUint64(&v, 1))
+						if err := db.Commit(context.Background(), batch); err != nil {
+							b.Error(err)
+							return
+						}
+						batch.Close()
+					}
+				}()
+			}
+			wg.Wait()
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			fmt.Printf("after %dM records: heap in use %.1f MiB\n", (done+1_000_000)/1_000_000, float64(ms.HeapInuse)/(1<<20))
+		}
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+		db.Close()
+	}
+}
