@@ -113,7 +113,9 @@ func BenchmarkCommitter(b *testing.B) {
 
 			// Same-run baselines: raw Pebble with syncd's options and the same
 			// keys and bytes per fsync, for as long as the committer ran.
-			opts := func() *pebble.Options { return PebbleOptions(Config{Dir: "x", Logger: quietLogger(), MemTableSize: 256 << 20}) }
+			opts := func() *pebble.Options {
+				return PebbleOptions(Config{Dir: "x", Logger: quietLogger(), MemTableSize: 256 << 20})
+			}
 			raw, err := baseline.PebbleSynced(b.TempDir(), opts, baseline.PebbleShape{KeysPerCommit: keysPerFsync, ValueBytes: bytesPerKey}, 0, elapsed)
 			if err != nil {
 				b.Fatal(err)
