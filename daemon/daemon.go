@@ -1,0 +1,270 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/or3/syncd/api"
+	"github.com/or3/syncd/engine"
+	"github.com/or3/syncd/identity"
+	synclog "github.com/or3/syncd/log"
+)
+
+// Config is a finished configuration: cmd/syncd has read flags, env and
+// the config file and resolved the secrets.
+type Config struct {
+	// DataDir holds the Pebble log (in DataDir/log) and, managed by
+	// cmd/syncd, the token and cluster secret. Required.
+	DataDir string
+	// Listen is the HTTP listen address. Default 127.0.0.1:7420; tests
+	// pass 127.0.0.1:0.
+	Listen string
+	// Token is the service token. Required.
+	Token string
+	// Secret is the cluster secret user ids are derived from. Required, at
+	// least 16 bytes.
+	Secret []byte
+	// Region names this region. Default "local".
+	Region string
+	// TestHooks enables POST /v1/test/clock. Never on by default.
+	TestHooks bool
+	// Version is the build version /v1/version reports.
+	Version string
+	// ShutdownTimeout bounds the drain of in-flight requests on Shutdown
+	// when the caller's context has no deadline. Default 30 s.
+	ShutdownTimeout time.Duration
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// TuneLog, if set, adjusts the log's configuration (tests shrink the
+	// memtable).
+	TuneLog func(*synclog.Config)
+}
+
+// HTTP server limits (the numbers): a slow client cannot hold a
+// connection open by dribbling headers or a body.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second // cleared on watch streams
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		return errors.New("daemon: Config.DataDir is required")
+	}
+	if c.Token == "" {
+		return errors.New("daemon: Config.Token is required")
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:7420"
+	}
+	if c.Region == "" {
+		c.Region = "local"
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Daemon is a running syncd: the log, the modules on it and the HTTP
+// server in front of them.
+type Daemon struct {
+	cfg Config
+	log *slog.Logger
+
+	Clock    *Clock
+	Metrics  *api.Metrics
+	DB       *synclog.DB
+	Identity *identity.Store
+	Engine   *engine.Engine
+	API      *api.Server
+	HTTP     *http.Server
+	// Folder routes every event type to the module that folds it; replay
+	// (log.Rebuild) and verification use it.
+	Folder *synclog.FolderMux
+
+	ln      net.Listener
+	serveCh chan error
+}
+
+// New builds a daemon on cfg.DataDir. It opens the log but does not
+// listen; call Start.
+func New(cfg Config) (d *Daemon, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	d = &Daemon{cfg: cfg, log: cfg.Logger.With("component", "daemon"), serveCh: make(chan error, 1)}
+
+	// 1. The clock every module reads: real time, moved only by the test
+	//    hook.
+	d.Clock = &Clock{}
+
+	// 2. Metrics first, so the log's committer can report every group
+	//    commit from the start.
+	d.Metrics = api.NewMetrics()
+
+	// 3. The event log: Pebble under DataDir/log, group commit, durable
+	//    read view. Everything else is state on it.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: data dir: %w", err)
+	}
+	logCfg := synclog.Config{
+		Dir:    filepath.Join(cfg.DataDir, "log"),
+		Logger: cfg.Logger,
+		OnCommit: func(s synclog.CommitStats) {
+			d.Metrics.ObserveCommit(s.Batches, s.Bytes, s.Duration, s.Err)
+		},
+	}
+	if cfg.TuneLog != nil {
+		cfg.TuneLog(&logCfg)
+	}
+	if d.DB, err = synclog.Open(logCfg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = d.DB.Close()
+		}
+	}()
+
+	// 4. Identity: users, accounts, workspaces, members, invites (the auth
+	//    RPC store). It answers the engine's membership checks.
+	if d.Identity, err = identity.New(d.DB, identity.Config{
+		Secret: cfg.Secret,
+		Now:    d.Clock.Now,
+		Logger: cfg.Logger,
+		Region: cfg.Region,
+	}); err != nil {
+		return nil, err
+	}
+
+	// 5. The sync engine, with roles backed by identity: an unknown user
+	//    or a non-member has no role, so every sync call is 403 for them.
+	if d.Engine, err = engine.New(engine.Config{
+		DB:     d.DB,
+		Roles:  identityRoles{d.Identity},
+		Now:    d.Clock.Now,
+		Logger: cfg.Logger,
+	}); err != nil {
+		return nil, err
+	}
+
+	// 6. The fold of every event type, for replay: sync entries to the
+	//    engine, system events to the module owning their domain.
+	d.Folder = &synclog.FolderMux{Change: engine.FoldChange}
+	d.Folder.Handle("cursor", engine.FoldSystem)
+	for _, domain := range identity.Domains {
+		d.Folder.Handle(domain, identity.Fold)
+	}
+
+	// 7. The HTTP surface: decoding, the bearer token, error mapping.
+	apiCfg := api.Config{
+		Token:   cfg.Token,
+		Sync:    d.Engine,
+		Stores:  map[string]api.RPCStore{"auth": d.Identity},
+		Ready:   d.DB.Healthy,
+		Version: cfg.Version,
+		Metrics: d.Metrics,
+		Logger:  cfg.Logger,
+	}
+	if cfg.TestHooks {
+		apiCfg.SetClockOffset = d.Clock.SetOffset
+		d.log.Warn("test hooks enabled: POST /v1/test/clock moves the clock; never use this in production")
+	}
+	if d.API, err = api.NewServer(apiCfg); err != nil {
+		return nil, err
+	}
+
+	// 8. The HTTP server, with limits against slow or oversized clients.
+	d.HTTP = &http.Server{
+		Handler:           d.API,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return d, nil
+}
+
+// identityRoles adapts identity.Store to engine.Roles.
+type identityRoles struct{ s *identity.Store }
+
+func (r identityRoles) Role(ctx context.Context, ws, user string) (string, error) {
+	role, err := r.s.Role(ctx, ws, user)
+	return string(role), err
+}
+
+// Start binds the listen address and serves in the background. Serve
+// failures arrive on Err.
+func (d *Daemon) Start() error {
+	ln, err := net.Listen("tcp", d.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("daemon: listen %s: %w", d.cfg.Listen, err)
+	}
+	d.ln = ln
+	d.log.Info("listening", "addr", ln.Addr().String())
+	go func() {
+		err := d.HTTP.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		d.serveCh <- err
+	}()
+	return nil
+}
+
+// Addr is the bound address (after Start).
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// URL is the base URL of the bound address (after Start).
+func (d *Daemon) URL() string { return "http://" + d.ln.Addr().String() }
+
+// Err delivers the error that stopped serving (nil after Shutdown).
+func (d *Daemon) Err() <-chan error { return d.serveCh }
+
+// Shutdown stops the daemon: it stops accepting connections, ends the
+// watch streams, drains in-flight requests (until ctx ends or, without a
+// deadline, Config.ShutdownTimeout), then closes the log (its last group
+// commit answered, WAL synced, Pebble closed). It returns the log's close
+// error; a drain that timed out is logged and the remaining connections
+// are closed.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.cfg.ShutdownTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	if d.ln != nil {
+		// Stop accepting and drain, while the streams (which never go
+		// idle by themselves) are ended beside it.
+		drained := make(chan error, 1)
+		go func() { drained <- d.HTTP.Shutdown(ctx) }()
+		if err := d.API.CloseStreams(ctx); err != nil {
+			d.log.Warn("watch streams did not end in time", "err", err)
+		}
+		if err := <-drained; err != nil {
+			d.log.Warn("drain timed out; closing remaining connections", "err", err)
+			_ = d.HTTP.Close()
+		}
+	}
+	err := d.DB.Close()
+	d.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond), "err", err)
+	return err
+}
