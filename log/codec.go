@@ -74,9 +74,20 @@ func Decode(key, data []byte, v any) (err error) {
 			err = &CorruptionError{Key: append([]byte(nil), key...), Err: fmt.Errorf("panic in decoder: %v", r)}
 		}
 	}()
-	dec := msgpack.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(v); err != nil {
+	d := decPool.Get().(*decoder)
+	d.r.Reset(data)
+	d.dec.Reset(&d.r)
+	err = d.dec.Decode(v)
+	decPool.Put(d)
+	if err != nil {
 		return &CorruptionError{Key: append([]byte(nil), key...), Err: err}
 	}
 	return nil
 }
+
+type decoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var decPool = sync.Pool{New: func() any { return &decoder{dec: msgpack.NewDecoder(nil)} }}
