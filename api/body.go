@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/or3/syncd/syncerr"
 )
@@ -77,6 +78,11 @@ func checkJSON(body []byte) error {
 			return syncerr.Validation("malformed JSON at byte %d: %s", se.Offset, se.Error())
 		}
 		return syncerr.Validation("malformed JSON")
+	}
+	// JSON text is UTF-8 (RFC 8259 §8.1); encoding/json would silently
+	// replace invalid bytes with U+FFFD, changing what the client sent.
+	if !utf8.Valid(body) {
+		return syncerr.Validation("request body is not valid UTF-8")
 	}
 	// The body is valid JSON, so a simple scan suffices: skip strings,
 	// count brackets, parse number literals.

@@ -15,8 +15,9 @@
 //     type); anything else, including no Content-Type, is 415
 //     VALIDATION_ERROR.
 //   - Bodies are at most 3 MiB (413 OVERSIZED, answered from Content-Length
-//     before the body is read when the client declares it), valid JSON,
-//     nested at most 64 deep, with every number finite as a float64.
+//     before the body is read when the client declares it), valid JSON in
+//     valid UTF-8, nested at most 64 deep, with every number finite as a
+//     float64.
 //   - JSON object keys match exactly (not case-insensitively, unlike
 //     encoding/json's struct decoding); unknown keys are ignored.
 //   - Integers (clock, cursor, version, limit) must be integral JSON

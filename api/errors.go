@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -73,14 +74,27 @@ func toSyncErr(err error) *syncerr.Error {
 	return syncerr.Internal(err, "internal error")
 }
 
+// writeError answers err through ErrorWriter's logic with s's logger.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(s.log, w, r, err)
+}
+
+// ErrorWriter returns the function that answers a failed request the way
+// every syncd endpoint does (api.md "Errors"; the RPC envelope on
+// /v1/rpc/), for modules that answer refusals themselves (the watch hub).
+func ErrorWriter(log *slog.Logger) func(w http.ResponseWriter, r *http.Request, err error) {
+	log = log.With("component", "api")
+	return func(w http.ResponseWriter, r *http.Request, err error) { writeError(log, w, r, err) }
+}
+
 // writeError answers err. It logs server-side failures with their cause
 // (which clients never see) and sets Retry-After on 429.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	se := toSyncErr(err)
 	code := codeForStatus(se.Status)
 	msg := se.Message
 	if se.Status >= 500 {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", se.Status, "err", err)
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", se.Status, "err", err)
 		if se.Status == http.StatusInternalServerError {
 			msg = "internal error" // the cause stays in the log
 		}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/or3/syncd/daemon"
 	"github.com/or3/syncd/internal/crashtest"
 	synclog "github.com/or3/syncd/log"
@@ -103,7 +105,7 @@ func (e *env) addMember(owner, ws, subject, role string) string {
 		InviteID  string `json:"inviteId"`
 		TokenHash string `json:"tokenHash"`
 	}
-	tokenHash := strings.Repeat("ab", 32)
+	tokenHash := strings.ReplaceAll(uuid.NewString()+uuid.NewString(), "-", "")
 	if err := e.c.RPC(ctx, "auth.createInvite", &inv, map[string]any{
 		"workspaceId": ws, "email": email, "role": role, "invitedByUserId": owner,
 		"expiresAt": time.Now().Add(time.Hour).UnixMilli(), "tokenHash": tokenHash,
@@ -235,5 +237,12 @@ func expect(t testing.TB, a answer, status int, code string) {
 	}
 	if code != "" && a.errorCode() != code {
 		t.Fatalf("code %q, want %q; body %s", a.errorCode(), code, a.body)
+	}
+}
+
+func decode(t testing.TB, body []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,17 +109,16 @@ func (s *Server) openStream(parent context.Context) (ctx context.Context, done f
 	}, true
 }
 
-// CloseStreams ends every open watch stream and refuses new ones, then
-// waits (until ctx ends) for their handlers to return. The daemon calls it
-// when shutdown begins: http.Server.Shutdown waits for connections to go
-// idle, which a stream never does by itself, and does not track hijacked
-// WebSocket connections at all.
+// CloseStreams refuses new watch streams and waits for the open ones to
+// end; when ctx ends first, it cancels the remaining streams' contexts and
+// waits for their handlers to return (at most a second more). The daemon
+// calls it at shutdown after closing the watch hub (which ends streams
+// cleanly: SSE responses end, WebSockets close with 1001): http.Server's
+// Shutdown waits for connections to go idle, which a stream never does by
+// itself, and does not track hijacked WebSocket connections at all.
 func (s *Server) CloseStreams(ctx context.Context) error {
 	s.streamsMu.Lock()
 	s.closing = true
-	for _, cancel := range s.streams {
-		cancel()
-	}
 	s.streamsMu.Unlock()
 	waited := make(chan struct{})
 	go func() {
@@ -129,6 +129,17 @@ func (s *Server) CloseStreams(ctx context.Context) error {
 	case <-waited:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+	}
+	s.streamsMu.Lock()
+	n := len(s.streams)
+	for _, cancel := range s.streams {
+		cancel()
+	}
+	s.streamsMu.Unlock()
+	select {
+	case <-waited:
+		return nil
+	case <-time.After(time.Second):
+		return fmt.Errorf("api: %d watch streams still open", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/or3/syncd/engine"
 	"github.com/or3/syncd/identity"
 	synclog "github.com/or3/syncd/log"
+	"github.com/or3/syncd/watch"
 )
 
 // Config is a finished configuration: cmd/syncd has read flags, env and
@@ -54,6 +55,9 @@ const (
 	readTimeout       = 60 * time.Second // cleared on watch streams
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
+	// streamGrace is how long shutdown lets watch streams end cleanly
+	// before cancelling them.
+	streamGrace = 3 * time.Second
 )
 
 func (c *Config) validate() error {
@@ -92,6 +96,7 @@ type Daemon struct {
 	DB       *synclog.DB
 	Identity *identity.Store
 	Engine   *engine.Engine
+	Hub      *watch.Hub
 	API      *api.Server
 	HTTP     *http.Server
 	// Folder routes every event type to the module that folds it; replay
@@ -168,15 +173,22 @@ func New(cfg Config) (d *Daemon, err error) {
 	//    engine, system events to the module owning their domain.
 	d.Folder = &synclog.FolderMux{Change: engine.FoldChange}
 	d.Folder.Handle("cursor", engine.FoldSystem)
-	for _, domain := range identity.Domains {
-		d.Folder.Handle(domain, identity.Fold)
-	}
+	d.Identity.Register(d.Folder) // user, account, ws, member, invite
 
-	// 7. The HTTP surface: decoding, the bearer token, error mapping.
+	// 7. The watch hub: fans committed changes out to SSE and WebSocket
+	//    streams (after catching each up from the log). Its refusals are
+	//    answered the way every other endpoint answers.
+	d.Hub = watch.NewHub(d.Engine, watch.Config{
+		Logger:     cfg.Logger,
+		WriteError: api.ErrorWriter(cfg.Logger),
+	})
+
+	// 8. The HTTP surface: decoding, the bearer token, error mapping.
 	apiCfg := api.Config{
 		Token:   cfg.Token,
 		Sync:    d.Engine,
 		Stores:  map[string]api.RPCStore{"auth": d.Identity},
+		Watch:   d.Hub,
 		Ready:   d.DB.Healthy,
 		Version: cfg.Version,
 		Metrics: d.Metrics,
@@ -190,7 +202,7 @@ func New(cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 
-	// 8. The HTTP server, with limits against slow or oversized clients.
+	// 9. The HTTP server, with limits against slow or oversized clients.
 	d.HTTP = &http.Server{
 		Handler:           d.API,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -252,17 +264,24 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	start := time.Now()
 	if d.ln != nil {
-		// Stop accepting and drain, while the streams (which never go
-		// idle by themselves) are ended beside it.
+		// Stop accepting and drain in-flight requests, while the watch
+		// streams (which never go idle by themselves) are ended beside it:
+		// the hub ends them cleanly, and whatever is still open after a
+		// short grace has its context cancelled.
 		drained := make(chan error, 1)
 		go func() { drained <- d.HTTP.Shutdown(ctx) }()
-		if err := d.API.CloseStreams(ctx); err != nil {
+		d.Hub.Close()
+		grace, cancel := context.WithTimeout(ctx, streamGrace)
+		if err := d.API.CloseStreams(grace); err != nil {
 			d.log.Warn("watch streams did not end in time", "err", err)
 		}
+		cancel()
 		if err := <-drained; err != nil {
 			d.log.Warn("drain timed out; closing remaining connections", "err", err)
 			_ = d.HTTP.Close()
 		}
+	} else {
+		d.Hub.Close()
 	}
 	err := d.DB.Close()
 	d.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond), "err", err)
