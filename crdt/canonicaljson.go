@@ -43,7 +43,7 @@ var ErrNumberRange = errors.New("crdt: JSON number out of float64 range")
 //     encoding/json decodes them;
 //   - numbers by value: parsed as float64 (correctly rounded, so integers
 //     beyond 2^53 lose precision exactly as in the JavaScript clients, and
-//     values below the smallest subnormal become 0) and written in the
+//     values too small for a float64 become 0) and written in the
 //     ECMAScript / RFC 8785 form, which is what encoding/json writes for a
 //     float64 except that -0 is written 0. So 1, 1.0, 1e0, 10e-1 and -0.0e5
 //     all become 1 or 0 as expected; 1e21 is written 1e+21 and 1e-7 stays
@@ -78,10 +78,13 @@ func appendCanonicalJSON(dst, raw []byte) ([]byte, error) {
 }
 
 // canonicalizer is a single-pass recursive-descent scanner that writes the
-// canonical form as it validates. Objects are written member by member in
-// input order, then reordered in place if their keys were not already
-// sorted, so the common cost is one pass over the input and no allocation
-// beyond the output.
+// canonical form as it validates, without building a tree. Objects are
+// written member by member in input order, then reordered in place if their
+// keys were not already sorted: one copy of the object's bytes out to a
+// scratch buffer and back. The allocations are the output, the member
+// stack and, if some object arrived unsorted, one scratch buffer the size of
+// the input. Depth is bounded by MaxJSONDepth, so the recursion and the
+// reordering copies (at most two per level) are too.
 type canonicalizer struct {
 	in  []byte
 	pos int
@@ -294,7 +297,7 @@ func (c *canonicalizer) sortMembers(body int, ms []member) error {
 	}
 	for i := 1; i < len(ms); i++ {
 		if bytes.Equal(c.key(ms[i-1]), c.key(ms[i])) {
-			return fmt.Errorf("%w: duplicate object key %q", ErrInvalidJSON, c.key(ms[i]))
+			return fmt.Errorf("%w: duplicate object key %.60q", ErrInvalidJSON, c.key(ms[i]))
 		}
 	}
 	if need := len(c.out) - body; cap(c.scratch) < need {

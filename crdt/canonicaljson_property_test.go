@@ -167,9 +167,12 @@ func renderString(t *rapid.T, sb *strings.Builder, runes []rune) {
 		case '\t':
 			forms = append(forms, `\t`)
 		case utf8.RuneError:
-			// Everything encoding/json decodes to U+FFFD: stray bytes and
-			// a lone (low) surrogate escape.
-			forms = append(forms, "\xff", "\x80", "\xc3", `\udc00`, `\uDFFF`)
+			// Everything encoding/json decodes to U+FFFD: a byte that is
+			// never valid, a lead byte with no continuation (no form
+			// starts with a continuation byte, so it cannot complete),
+			// and a lone low surrogate escape (no form ends in an
+			// unpaired high surrogate, so it cannot pair up).
+			forms = append(forms, "\xff", "\xc3", `\udc00`, `\uDFFF`)
 		}
 		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
 			forms = append(forms, fmt.Sprintf(`\u%04x\u%04X`, r1, r2))
