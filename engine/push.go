@@ -20,6 +20,10 @@ type opGroup struct {
 	fp       string
 	conflict bool
 	fpErr    error
+	// info and operr are the per-op validation of the group's first op
+	// (validateOp is pure, so it runs before the workspace lock).
+	info  *payloadInfo
+	operr *opError
 }
 
 // Push applies a batch of ops from user to the batch's workspace
@@ -57,6 +61,7 @@ func (e *Engine) Push(ctx context.Context, user string, batch PushBatch) (PushRe
 		g := byID[op.Stamp.OpID]
 		if g == nil {
 			g = &opGroup{opID: op.Stamp.OpID, fp: fp, fpErr: fpErr}
+			g.info, g.operr = validateOp(ws, op)
 			byID[op.Stamp.OpID] = g
 			groups = append(groups, g)
 		} else if fpErr != nil || g.fpErr != nil || fp != g.fp {
@@ -116,10 +121,10 @@ func (e *Engine) pushOne(b *synclog.Batch, ws, user string, ops []PendingOp, g *
 	if g.fpErr != nil {
 		return fail(syncerr.CodeValidation, fmt.Sprintf("payload is not acceptable JSON: %v", g.fpErr))
 	}
-	info, operr := validateOp(ws, &op)
-	if operr != nil {
-		return fail(operr.code, operr.msg)
+	if g.operr != nil {
+		return fail(g.operr.code, g.operr.msg)
 	}
+	info := g.info
 	if !claimed[g.opID] {
 		return fail(syncerr.CodeConflict, fmt.Sprintf("Conflicting operation reuses processed op_id %s", g.opID))
 	}
@@ -275,12 +280,19 @@ func serverDeletedAt(row *synclog.RowRecord) int64 {
 
 // claim marks the groups' opIds in flight for ws. An opId another
 // workspace is pushing right now is not claimed (its group will answer
-// CONFLICT, as it would once the other push commits).
+// CONFLICT, as it would once the other push commits). Groups already known
+// to be rejected (conflicting copies, invalid op) claim nothing: they will
+// never be logged, so they must not make a concurrent push of the same
+// opId to another workspace answer CONFLICT (sync-contract §3.3: only a
+// processed opId conflicts).
 func (e *Engine) claim(ws string, groups []*opGroup) map[string]bool {
 	claimed := make(map[string]bool, len(groups))
 	e.inflightMu.Lock()
 	defer e.inflightMu.Unlock()
 	for _, g := range groups {
+		if g.conflict || g.fpErr != nil || g.operr != nil {
+			continue
+		}
 		if other, busy := e.inflight[g.opID]; busy && other != ws {
 			continue
 		}

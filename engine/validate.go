@@ -47,8 +47,18 @@ func checkBatchShape(b *PushBatch) error {
 	if len(b.Ops) > MaxPushOps {
 		return syncerr.Validation("batch size %d exceeds maximum of %d ops", len(b.Ops), MaxPushOps)
 	}
-	if b.OpsBytes > MaxPushBatchBytes {
-		return syncerr.Validation("batch of %d bytes exceeds the %d-byte limit", b.OpsBytes, MaxPushBatchBytes)
+	size := b.OpsBytes
+	if size == 0 {
+		// Unknown size (a caller other than the HTTP decoder, e.g. a test or
+		// an RPC): PushBatch.OpsBytes promises that the engine then counts
+		// the compacted payloads, which are the bulk of any batch, so the
+		// 2 MiB rule still bounds what one push can write.
+		for i := range b.Ops {
+			size += compactLen(b.Ops[i].Payload)
+		}
+	}
+	if size > MaxPushBatchBytes {
+		return syncerr.Validation("batch of %d bytes exceeds the %d-byte limit", size, MaxPushBatchBytes)
 	}
 	for i := range b.Ops {
 		op := &b.Ops[i]
@@ -73,6 +83,31 @@ func checkBatchShape(b *PushBatch) error {
 		op.Stamp.DeviceID = dev
 	}
 	return nil
+}
+
+// compactLen is len of json.Compact(raw) for valid JSON, without building
+// it: every byte except the whitespace between tokens.
+func compactLen(raw []byte) int {
+	n, inStr, esc := 0, false, false
+	for _, c := range raw {
+		switch {
+		case inStr:
+			n++
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		default:
+			n++
+			inStr = c == '"'
+		}
+	}
+	return n
 }
 
 // IsUUID reports whether s is a UUID as sync-contract §3.2 step 3 defines
