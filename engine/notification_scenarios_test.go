@@ -4,6 +4,7 @@ package engine
 // user-1 and user-2 of the spec are alice and bob, both members of ws-1.
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/or3/syncd/syncerr"
@@ -125,5 +126,20 @@ func TestNotification_PullScopedToOwner(t *testing.T) {
 	}
 	if p := h.pull("ws-1", "bob", 3, 10); len(p.Changes) != 0 || p.NextCursor != 4 {
 		t.Fatalf("bob sees alice's delete: %+v", p)
+	}
+}
+
+// Normalizing a notification's owner must not rewrite the other fields'
+// bytes (no HTML escaping of <, > and &).
+func TestNotification_NormalizationKeepsBytes(t *testing.T) {
+	h := newHarness(t)
+	p := map[string]any{"id": "n-html", "type": "info", "title": "a <b> & c", "deleted": false, "created_at": 1, "updated_at": 1, "clock": 1}
+	res := h.push("ws-1", "alice", put("notifications", "n-html", 1, "h1", newOpID(), p))
+	if !res.Results[0].Success {
+		t.Fatalf("push: %+v", res.Results[0])
+	}
+	pulled := h.pull("ws-1", "alice", 0, 10)
+	if len(pulled.Changes) != 1 || !strings.Contains(string(pulled.Changes[0].Payload), `"a <b> & c"`) {
+		t.Fatalf("payload bytes changed: %s", pulled.Changes[0].Payload)
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -324,7 +325,15 @@ func setField(obj []byte, field string, value any) ([]byte, error) {
 		m = map[string]json.RawMessage{}
 	}
 	m[field] = raw
-	return json.Marshal(m)
+	// Re-encode without HTML escaping so the other fields keep their bytes
+	// (encoding/json would turn <, > and & into \u003c etc.).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 func crdtFingerprint(op *PendingOp) (string, error) {
