@@ -133,8 +133,9 @@ func TestNotification_PullScopedToOwner(t *testing.T) {
 // bytes (no HTML escaping of <, > and &).
 func TestNotification_NormalizationKeepsBytes(t *testing.T) {
 	h := newHarness(t)
-	p := map[string]any{"id": "n-html", "type": "info", "title": "a <b> & c", "deleted": false, "created_at": 1, "updated_at": 1, "clock": 1}
-	res := h.push("ws-1", "alice", put("notifications", "n-html", 1, "h1", newOpID(), p))
+	op := put("notifications", "n-html", 1, "h1", newOpID(), nil)
+	op.Payload = []byte(`{"id":"n-html","type":"info","title":"a <b> & c","deleted":false,"created_at":1,"updated_at":1,"clock":1}`)
+	res := h.push("ws-1", "alice", op)
 	if !res.Results[0].Success {
 		t.Fatalf("push: %+v", res.Results[0])
 	}
