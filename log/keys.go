@@ -61,7 +61,7 @@ const (
 	PrefixMember byte = 0x33
 	// PrefixMemberByUser: memberships by user. key: 0x34 | userId | ws → role.
 	PrefixMemberByUser byte = 0x34
-	// PrefixInvite: invites. key: 0x35 | inviteId; by token hash 0x36.
+	// PrefixInvite: invites. key: 0x35 | ws | inviteId; by token hash 0x36 | ws | sha256(tokenHash).
 	PrefixInvite        byte = 0x35
 	PrefixInviteByToken byte = 0x36
 	// PrefixAdmin: deployment admin grants. key: 0x37 | userId.

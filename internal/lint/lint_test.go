@@ -30,7 +30,8 @@ var rules = []rule{
 	{pkg: "storage/fs", allowed: []string{"storage"}},
 	{pkg: "storage/s3", allowed: []string{"storage"}},
 	{pkg: "storage/storagetest", allowed: []string{"storage"}},
-	{pkg: "api/...", allowed: []string{"api/...", "crdt", "engine/...", "identity/...", "jobs/...", "limits/...", "webhooks/...", "notifications/...", "blobs/...", "admin/...", "storage"}},
+	{pkg: "watch/...", allowed: []string{"engine", "syncerr", "watch/..."}},
+	{pkg: "api/...", allowed: []string{"api/...", "syncerr", "watch", "crdt", "engine/...", "identity/...", "jobs/...", "limits/...", "webhooks/...", "notifications/...", "blobs/...", "admin/...", "storage"}},
 }
 
 // forbiddenEverywhere may not be imported by any package of ours except
