@@ -31,7 +31,7 @@ type benchEngine struct {
 func openBenchEngine(b *testing.B) *benchEngine {
 	be := &benchEngine{roles: &memberRoles{}}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := synclog.Open(synclog.Config{Dir: b.TempDir(), Logger: quiet, MemTableSize: 256 << 20,
+	db, err := synclog.Open(synclog.Config{Dir: b.TempDir(), Logger: quiet, MemTableSize: 64 << 20,
 		OnCommit: func(s synclog.CommitStats) {
 			be.groups.Add(1)
 			be.bytes.Add(int64(s.Bytes))
@@ -127,7 +127,7 @@ func BenchmarkPush(b *testing.B) {
 				keysPerFsync := int(max(keys/groups, 1))
 				bytesPerKey := int(be.bytes.Load() / max(keys, 1))
 				opts := func() *pebble.Options {
-					return synclog.PebbleOptions(synclog.Config{Dir: "x", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MemTableSize: 256 << 20})
+					return synclog.PebbleOptions(synclog.Config{Dir: "x", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MemTableSize: 64 << 20})
 				}
 				raw, err := baseline.PebbleSynced(b.TempDir(), opts, baseline.PebbleShape{KeysPerCommit: keysPerFsync, ValueBytes: bytesPerKey}, 0, elapsed)
 				if err != nil {

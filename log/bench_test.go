@@ -60,7 +60,7 @@ func benchBatch(db *DB, rng *rand.Rand, ws string, v uint64) *Batch {
 func BenchmarkCommitter(b *testing.B) {
 	for _, writers := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			cfg := Config{Dir: b.TempDir(), Logger: quietLogger(), MemTableSize: 256 << 20}
+			cfg := Config{Dir: b.TempDir(), Logger: quietLogger(), MemTableSize: 64 << 20}
 			var groups, groupBytes, groupKeys atomic.Int64
 			cfg.OnCommit = func(s CommitStats) {
 				groups.Add(1)
@@ -114,7 +114,7 @@ func BenchmarkCommitter(b *testing.B) {
 			// Same-run baselines: raw Pebble with syncd's options and the same
 			// keys and bytes per fsync, for as long as the committer ran.
 			opts := func() *pebble.Options {
-				return PebbleOptions(Config{Dir: "x", Logger: quietLogger(), MemTableSize: 256 << 20})
+				return PebbleOptions(Config{Dir: "x", Logger: quietLogger(), MemTableSize: 64 << 20})
 			}
 			raw, err := baseline.PebbleSynced(b.TempDir(), opts, baseline.PebbleShape{KeysPerCommit: keysPerFsync, ValueBytes: bytesPerKey}, 0, elapsed)
 			if err != nil {
