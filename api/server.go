@@ -202,7 +202,9 @@ func (s *Server) wrap(rt route) http.Handler {
 					s.writeError(sw, r, errorf(http.StatusInternalServerError, "internal error"))
 				}
 			}
-			s.metrics.observeRequest(rt.name, r.Method, sw.status(), time.Since(start))
+			took := time.Since(start)
+			s.metrics.observeRequest(rt.name, r.Method, sw.status(), took)
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", rt.name, "status", sw.status(), "took", took)
 		}()
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			// Sync and RPC answers are per user and per moment: never cache.
