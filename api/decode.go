@@ -67,9 +67,6 @@ func parseObject(raw json.RawMessage, path string) (object, error) {
 	return object{path: path, m: m}, nil
 }
 
-// has reports whether key is present and not null.
-func (o object) has(key string) bool { return !isNull(o.m[key]) }
-
 // raw returns key's raw value (nil when absent).
 func (o object) raw(key string) json.RawMessage { return o.m[key] }
 
