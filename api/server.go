@@ -152,8 +152,8 @@ func (s *Server) routes() {
 		{path: "/v1/sync/pull", name: "sync.pull", methods: post, auth: true, h: s.pull},
 		{path: "/v1/sync/update-cursor", name: "sync.update-cursor", methods: post, auth: true, h: s.updateCursor},
 		{path: "/v1/sync/server-version", name: "sync.server-version", methods: get, auth: true, h: s.serverVersion},
-		{path: "/v1/sync/watch", name: "sync.watch", methods: get, auth: true, h: s.watchSSE},
-		{path: "/v1/sync/ws", name: "sync.ws", methods: get, auth: true, h: s.watchWS},
+		{path: "/v1/sync/watch", name: "sync.watch", methods: getOnly, auth: true, h: s.watchSSE},
+		{path: "/v1/sync/ws", name: "sync.ws", methods: getOnly, auth: true, h: s.watchWS},
 
 		{path: "/v1/rpc/{call}", name: "rpc", methods: post, auth: true, rpc: true, h: s.rpc},
 
@@ -170,8 +170,9 @@ func (s *Server) routes() {
 }
 
 var (
-	get  = []string{http.MethodGet, http.MethodHead}
-	post = []string{http.MethodPost}
+	get     = []string{http.MethodGet, http.MethodHead}
+	getOnly = []string{http.MethodGet} // streams: a HEAD would open one
+	post    = []string{http.MethodPost}
 )
 
 // ServeHTTP implements http.Handler.
