@@ -1,0 +1,187 @@
+package watch
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/or3/syncd/engine"
+	"github.com/or3/syncd/syncerr"
+)
+
+// maxCursor is the largest cursor accepted, JavaScript's
+// Number.MAX_SAFE_INTEGER, as for pull.
+const maxCursor = 1<<53 - 1
+
+// shardCount spreads the workspace map over independent locks, so opening
+// or closing a stream on one workspace does not hold up the fan-out of
+// commits on others.
+const shardCount = 32
+
+// Hub fans the engine's committed changes out to the open SSE and
+// WebSocket streams, each stream catching up from the log first. One Hub
+// serves a whole engine; its methods are safe for concurrent use.
+type Hub struct {
+	eng *engine.Engine
+	cfg Config
+	log *slog.Logger
+
+	seed   maphash.Seed
+	shards [shardCount]shard
+
+	unsubscribe func()
+	closeOnce   sync.Once
+	done        chan struct{}
+
+	watchers atomic.Int64
+	resyncs  atomic.Uint64
+	gaps     atomic.Uint64 // live gaps filled from the log; 0 unless a commit skipped notify
+}
+
+// shard holds the watchers of the workspaces that hash to it.
+type shard struct {
+	mu   sync.RWMutex
+	byWS map[string][]*watcher
+}
+
+// NewHub returns a hub subscribed to eng's post-commit notifications. It
+// panics if cfg is invalid (a wiring mistake, caught at start-up). Close
+// unsubscribes it.
+func NewHub(eng *engine.Engine, cfg Config) *Hub {
+	if eng == nil {
+		panic("watch: NewHub: nil engine")
+	}
+	return newHub(eng, cfg, eng.Subscribe)
+}
+
+// newHub is NewHub with the subscription passed in, so a test can time the
+// callback the engine runs under its commit lock.
+func newHub(eng *engine.Engine, cfg Config, subscribe func(func(engine.Committed)) func()) *Hub {
+	if err := cfg.validate(); err != nil {
+		panic(err)
+	}
+	h := &Hub{
+		eng:  eng,
+		cfg:  cfg,
+		log:  cfg.Logger.With("component", "watch"),
+		seed: maphash.MakeSeed(),
+		done: make(chan struct{}),
+	}
+	for i := range h.shards {
+		h.shards[i].byWS = map[string][]*watcher{}
+	}
+	h.unsubscribe = subscribe(h.onCommit)
+	return h
+}
+
+// Close unsubscribes the hub from the engine and ends every open stream
+// (SSE: the response ends; WebSocket: close status 1001 going away). New
+// streams are refused with 503. It does not wait for the streams'
+// handlers to return; the HTTP server's shutdown does that. Close is
+// idempotent.
+func (h *Hub) Close() {
+	h.closeOnce.Do(func() {
+		h.unsubscribe()
+		close(h.done)
+	})
+}
+
+// Watchers returns the number of open streams.
+func (h *Hub) Watchers() int { return int(h.watchers.Load()) }
+
+// Resyncs returns how many times a watcher's live buffer overflowed and it
+// went back to reading the log (a slow reader, or a burst larger than
+// Config.BufferPerWatcher).
+func (h *Hub) Resyncs() uint64 { return h.resyncs.Load() }
+
+func (h *Hub) shard(ws string) *shard {
+	return &h.shards[maphash.String(h.seed, ws)%shardCount]
+}
+
+// onCommit is the engine's post-commit callback. It runs on the committing
+// request's goroutine under the workspace's commit lock, so it only copies
+// the commit once and hands it to each watcher's bounded queue: no IO, no
+// blocking, O(watchers of the workspace).
+func (h *Hub) onCommit(c engine.Committed) {
+	sh := h.shard(c.Workspace)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	ws := sh.byWS[c.Workspace]
+	if len(ws) == 0 {
+		return
+	}
+	b := newBatch(c.Changes)
+	for _, w := range ws {
+		if w.offer(b, h.cfg.BufferPerWatcher) {
+			h.resyncs.Add(1)
+		}
+	}
+}
+
+// admit checks a stream request before anything is written: the workspace
+// id, the cursor, the hub's state and the user's read role.
+func (h *Hub) admit(ctx context.Context, user, workspace string, cursor uint64) (string, error) {
+	ws, err := engine.NormalizeScope(engine.Scope{WorkspaceID: workspace})
+	if err != nil {
+		return "", err
+	}
+	if cursor > maxCursor {
+		return "", syncerr.Validation("cursor must be a safe integer >= 0")
+	}
+	select {
+	case <-h.done:
+		return "", syncerr.Unavailable(errClosed, "server shutting down, retry later")
+	default:
+	}
+	if err := h.eng.Authorize(ctx, ws, user, false); err != nil {
+		return "", err
+	}
+	return ws, nil
+}
+
+// register adds a watcher of ws for user. From here on every commit of ws
+// is either queued for it or flagged as missed (offer), which is what lets
+// the stream catch up from the log afterwards without a gap.
+func (h *Hub) register(ws, user string) *watcher {
+	w := &watcher{ws: ws, user: user, wake: make(chan struct{}, 1)}
+	sh := h.shard(ws)
+	sh.mu.Lock()
+	list := sh.byWS[ws]
+	w.idx = len(list)
+	sh.byWS[ws] = append(list, w)
+	sh.mu.Unlock()
+	h.watchers.Add(1)
+	return w
+}
+
+// unregister removes w (swap-remove; idx is guarded by the shard lock).
+func (h *Hub) unregister(w *watcher) {
+	sh := h.shard(w.ws)
+	sh.mu.Lock()
+	list := sh.byWS[w.ws]
+	last := len(list) - 1
+	list[w.idx] = list[last]
+	list[w.idx].idx = w.idx
+	list[last] = nil
+	if last == 0 {
+		delete(sh.byWS, w.ws)
+	} else {
+		sh.byWS[w.ws] = list[:last]
+	}
+	sh.mu.Unlock()
+	h.watchers.Add(-1)
+	w.release()
+}
+
+// logEnd records why a stream ended: at Warn when syncd could not serve
+// it, at Debug otherwise (clients come and go all the time).
+func (h *Hub) logEnd(transport, ws, user string, pos uint64, end ending, err error) {
+	level := slog.LevelDebug
+	if end == endReadFailed {
+		level = slog.LevelWarn
+	}
+	h.log.Log(context.Background(), level, "watch: stream ended", "transport", transport,
+		"workspace", ws, "user", user, "cursor", pos, "reason", end.String(), "err", err)
+}

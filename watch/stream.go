@@ -1,0 +1,222 @@
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/or3/syncd/engine"
+	"github.com/or3/syncd/syncerr"
+)
+
+// sink is how one transport writes a stream. change and heartbeat may
+// buffer; flush sends what is buffered. Every write is bounded by
+// Config.WriteTimeout.
+type sink interface {
+	change(version uint64, data []byte) error
+	flush() error
+	heartbeat() error
+	requiresSnapshot(oldest uint64) error
+}
+
+// ending says why a stream stopped, so the transport can close it the
+// right way.
+type ending int
+
+const (
+	endClientGone       ending = iota // the client went away
+	endWriteFailed                    // a write failed or timed out (a stalled client)
+	endRequiresSnapshot               // the cursor is behind retained history
+	endHubClosed                      // Hub.Close
+	endRefused                        // the user lost the read role
+	endReadFailed                     // the log could not be read
+)
+
+func (e ending) String() string {
+	return [...]string{"client gone", "write failed", "requires snapshot", "hub closed", "refused", "read failed"}[e]
+}
+
+// stream is one watcher's delivery loop, run on the request's goroutine.
+type stream struct {
+	h    *Hub
+	w    *watcher
+	sink sink
+	// pos is the last version the stream has dealt with: sent, or skipped
+	// because it is invisible to the user. Everything ≤ pos is done.
+	pos      uint64
+	recycled []*batch
+}
+
+// run delivers the stream until it ends: it catches up from the log after
+// the cursor, then sends live changes from the watcher's queue, going back
+// to the log whenever the queue overflowed or showed a gap. The watcher
+// must be registered before run, so no commit falls between the log and
+// the queue.
+func (s *stream) run(ctx context.Context) (ending, error) {
+	tick := time.NewTicker(s.h.cfg.Heartbeat)
+	defer tick.Stop()
+	behind := true // start from the cursor
+	for {
+		// Checked on every turn, not only when idle, so a stream kept busy
+		// by a steady flow of pushes still notices the client leaving, the
+		// hub closing, and its heartbeat (which re-checks membership).
+		select {
+		case <-ctx.Done():
+			return endClientGone, nil
+		case <-s.h.done:
+			return endHubClosed, nil
+		case <-tick.C:
+			if end, err := s.beat(ctx); err != nil {
+				return end, err
+			}
+		default:
+		}
+		if behind {
+			if end, err := s.catchUp(ctx); err != nil || end != endNone {
+				return end, err
+			}
+		}
+		q, missed := s.w.take(s.recycled)
+		s.recycled = nil // the watcher owns it now
+		if missed {
+			behind = true
+			continue
+		}
+		if len(q) > 0 {
+			gap, err := s.deliver(q)
+			clear(q)
+			if cap(q) <= 16 {
+				s.recycled = q[:0]
+			} else {
+				s.recycled = nil // keep idle watchers small after a burst
+			}
+			if err != nil {
+				return endWriteFailed, err
+			}
+			if gap {
+				s.h.gaps.Add(1)
+				behind = true
+			}
+			continue
+		}
+		select {
+		case <-s.w.wake:
+		case <-tick.C:
+			if end, err := s.beat(ctx); err != nil {
+				return end, err
+			}
+		case <-ctx.Done():
+			return endClientGone, nil
+		case <-s.h.done:
+			return endHubClosed, nil
+		}
+	}
+}
+
+// endNone is catchUp's "caught up, carry on".
+const endNone ending = -1
+
+// beat re-checks the user's read role and sends a heartbeat.
+func (s *stream) beat(ctx context.Context) (ending, error) {
+	if err := s.h.eng.Authorize(ctx, s.w.ws, s.w.user, false); err != nil {
+		if ctx.Err() != nil {
+			return endClientGone, ctx.Err()
+		}
+		return endRefused, err
+	}
+	if err := s.sink.heartbeat(); err != nil {
+		return endWriteFailed, err
+	}
+	return endNone, nil
+}
+
+// catchUp replays the log after pos through Pull, page by page, until a
+// page says there is no more. Pull reads one durable view per page and
+// holds none in between.
+func (s *stream) catchUp(ctx context.Context) (ending, error) {
+	limit := s.h.cfg.CatchUpPage
+	for {
+		resp, err := s.h.eng.Pull(ctx, s.w.user, engine.PullRequest{
+			Scope:  engine.Scope{WorkspaceID: s.w.ws},
+			Cursor: int64(s.pos),
+			Limit:  &limit,
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return endClientGone, ctx.Err()
+			}
+			if e, ok := syncerr.As(err); ok && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden) {
+				return endRefused, err
+			}
+			return endReadFailed, err
+		}
+		if resp.RequiresSnapshot {
+			return endRequiresSnapshot, s.sink.requiresSnapshot(resp.OldestRetainedVersion)
+		}
+		for i := range resp.Changes {
+			c := &resp.Changes[i]
+			data, err := json.Marshal(c)
+			if err != nil {
+				return endReadFailed, err
+			}
+			if err := s.sink.change(c.ServerVersion, data); err != nil {
+				return endWriteFailed, err
+			}
+		}
+		if resp.NextCursor > s.pos {
+			s.pos = resp.NextCursor
+		}
+		if err := s.sink.flush(); err != nil {
+			return endWriteFailed, err
+		}
+		if !resp.HasMore {
+			return endNone, nil
+		}
+		select {
+		case <-ctx.Done():
+			return endClientGone, nil
+		case <-s.h.done:
+			return endHubClosed, nil
+		default:
+		}
+	}
+}
+
+// deliver sends the queued live changes after pos and flushes. Changes at
+// or below pos were already sent by the catch-up; changes the user may not
+// see advance pos without a write. A change beyond pos+1 means a version
+// never reached the queue (a commit that errored after reaching the disk
+// is replayed by recovery without a notification): it reports gap, and
+// the stream reads the hole from the log.
+func (s *stream) deliver(q []*batch) (gap bool, err error) {
+	defer func() {
+		if ferr := s.sink.flush(); err == nil {
+			err = ferr
+		}
+	}()
+	for _, b := range q {
+		for i := range b.events {
+			e := &b.events[i]
+			v := e.change.ServerVersion
+			if v <= s.pos {
+				continue
+			}
+			if v != s.pos+1 {
+				return true, nil
+			}
+			s.pos = v
+			if !engine.Visible(&e.change, s.w.user) {
+				continue
+			}
+			data, err := e.json()
+			if err != nil {
+				return false, err
+			}
+			if err := s.sink.change(v, data); err != nil {
+				return false, err
+			}
+		}
+	}
+	return false, nil
+}
