@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 )
@@ -30,7 +31,7 @@ func (s *Server) rpc(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if body = trimSpace(body); body[0] != '[' {
+	if body = bytes.TrimSpace(body); body[0] != '[' {
 		s.writeError(w, r, errorf(http.StatusBadRequest, "the body of an RPC call must be a JSON array of arguments, not %s", jsonKind(body)))
 		return
 	}
@@ -41,15 +42,3 @@ func (s *Server) rpc(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, rpcOK{OK: true, Result: res})
 }
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

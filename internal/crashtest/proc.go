@@ -154,21 +154,13 @@ func (p *Proc) start() error {
 		return errors.New("syncd did not listen within 30s")
 	}
 	// Ready: the log accepts writes.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(p.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			p.Kill()
-			return fmt.Errorf("syncd not ready within 30s: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.WaitReady(ctx); err != nil {
+		p.Kill()
+		return fmt.Errorf("syncd not ready within 30s: %v", err)
 	}
+	return nil
 }
 
 // logLine records one line of the child's output and reports the
@@ -267,7 +259,8 @@ func (p *Proc) Logs() string {
 // Client returns a client for the current URL.
 func (p *Proc) Client() *Client { return NewClient(p.URL, p.Opts.Token) }
 
-// WaitReady polls /readyz until it answers 200 or ctx ends.
+// WaitReady polls /readyz until it answers 200, the process exits, or
+// ctx ends.
 func (p *Proc) WaitReady(ctx context.Context) error {
 	for {
 		resp, err := http.Get(p.URL + "/readyz")
@@ -280,6 +273,8 @@ func (p *Proc) WaitReady(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-p.exited:
+			return fmt.Errorf("syncd exited: %v", p.err)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
