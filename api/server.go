@@ -185,7 +185,7 @@ const rpcKey ctxKey = 1
 func isRPC(r *http.Request) bool { v, _ := r.Context().Value(rpcKey).(bool); return v }
 
 // wrap is the middleware of every route, outermost first: metrics,
-// panic recovery, the method check, the bearer token, then the handler.
+// panic recovery, the bearer token, the method check, then the handler.
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
