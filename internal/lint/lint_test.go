@@ -25,6 +25,8 @@ var rules = []rule{
 	{pkg: "bench/baseline", allowed: nil},
 	{pkg: "engine/...", allowed: []string{"crdt", "log", "syncerr", "engine/..."}},
 	{pkg: "identity/...", allowed: []string{"crdt", "log", "syncerr", "identity/..."}},
+	{pkg: "limits/...", allowed: []string{"log", "syncerr", "limits/..."}},
+	{pkg: "webhooks/...", allowed: []string{"log", "syncerr", "webhooks/..."}},
 	{pkg: "replica/...", allowed: []string{"crdt", "replica/..."}},
 	{pkg: "storage", allowed: nil},
 	{pkg: "storage/fs", allowed: []string{"storage"}},
