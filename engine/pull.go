@@ -107,7 +107,7 @@ func pullView(v *synclog.View, ws, user string, cursor uint64, limit int, filter
 		return PullResponse{}, err
 	}
 	oldest := ctr.Floor + 1
-	resp := PullResponse{Changes: []SyncChange{}, NextCursor: cursor, OldestRetainedVersion: oldest}
+	resp := PullResponse{Changes: make([]SyncChange, 0, min(limit, 256)), NextCursor: cursor, OldestRetainedVersion: oldest}
 	if cursor+1 < oldest {
 		resp.RequiresSnapshot = true
 		return resp, nil

@@ -74,6 +74,9 @@ func Decode(key, data []byte, v any) (err error) {
 			err = &CorruptionError{Key: append([]byte(nil), key...), Err: fmt.Errorf("panic in decoder: %v", r)}
 		}
 	}()
+	if rec, ok := v.(*ChangeRecord); ok && decodeChangeFast(data, rec) {
+		return nil
+	}
 	d := decPool.Get().(*decoder)
 	d.r.Reset(data)
 	d.dec.Reset(&d.r)
