@@ -23,7 +23,9 @@ type Config struct {
 	// Heartbeat is the interval of the keep-alive comment (SSE) or ping
 	// (WebSocket), and of the re-check of the watcher's membership, so a
 	// member removed from the workspace stops receiving its changes within
-	// one Heartbeat. Default 15s (api.md: "a comment line every 15 s").
+	// one Heartbeat. Each interval is shortened by up to a tenth at random,
+	// so streams opened together do not beat together. Default 15s (api.md:
+	// "a comment line every 15 s").
 	Heartbeat time.Duration
 
 	// BufferPerWatcher bounds the live changes queued for one watcher and

@@ -46,9 +46,13 @@
 // An idle SSE watcher costs the request's goroutine (net/http's), a small
 // struct, a one-token wake channel and a ticker: no goroutine of ours, no
 // buffer (queues are allocated on the first change and dropped after a
-// burst), and no Pebble view (Pull holds one per page only). A WebSocket
-// watcher adds coder/websocket's reading goroutine, which answers pings
-// and the close handshake.
+// burst), and no Pebble view (Pull holds one per page only). The engine's
+// deep read path runs on short-lived goroutines (offStack) and changes are
+// encoded by a shallow hand-written encoder, so the request goroutine's
+// stack stays small for the hours it idles. BenchmarkIdleWatchers compares
+// the cost with a bare net/http SSE handler's. A WebSocket watcher adds
+// coder/websocket's reading goroutine, which answers pings and the close
+// handshake.
 //
 // # Membership
 //

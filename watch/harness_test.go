@@ -64,9 +64,16 @@ type env struct {
 
 // envOptions are the knobs a test may turn on its environment.
 type envOptions struct {
-	sendBuffer int                 // > 0: shrink the kernel send buffer of accepted connections
-	memFS      bool                // Pebble on an in-memory FS instead of t.TempDir()
-	fanout     *baseline.Histogram // if set, times every call of the hub's commit callback
+	sendBuffer int                    // > 0: shrink the kernel send buffer of accepted connections
+	memFS      bool                   // Pebble on an in-memory FS instead of t.TempDir()
+	fanout     *baseline.Histogram    // if set, times every call of the hub's commit callback
+	beforeFan  func(engine.Committed) // if set, runs right before the hub's commit callback
+}
+
+// withBeforeFanout runs fn on every commit just before the hub sees it
+// (engine.Subscribe's own order between subscribers is unspecified).
+func withBeforeFanout(fn func(engine.Committed)) envOption {
+	return func(o *envOptions) { o.beforeFan = fn }
 }
 
 // withFanoutTimes records how long each call of the hub's commit callback
@@ -128,12 +135,17 @@ func newEnv(t testing.TB, cfg Config, opts ...envOption) *env {
 		cfg.Logger = quietLogger()
 	}
 	subscribe := e.eng.Subscribe
-	if o.fanout != nil {
+	if o.fanout != nil || o.beforeFan != nil {
 		subscribe = func(fn func(engine.Committed)) func() {
 			return e.eng.Subscribe(func(c engine.Committed) {
+				if o.beforeFan != nil {
+					o.beforeFan(c)
+				}
 				start := time.Now()
 				fn(c)
-				o.fanout.Record(time.Since(start))
+				if o.fanout != nil {
+					o.fanout.Record(time.Since(start))
+				}
 			})
 		}
 	}
@@ -244,6 +256,35 @@ func (e *env) setFloor(ws string, floor uint64) {
 	ctr.Floor = floor
 	b := e.db.NewBatch()
 	defer b.Close()
+	if err := b.SetRecord(synclog.CounterKey(ws), &ctr); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.Commit(context.Background(), b); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// appendUnnotified logs a thread put at the next version of ws directly
+// through a log batch, as recovery would replay a commit whose caller saw
+// an error: durable, but never announced to the engine's subscribers.
+func (e *env) appendUnnotified(ws, pk string) {
+	e.t.Helper()
+	v := e.db.View()
+	var ctr synclog.CounterRecord
+	_, err := synclog.GetRecord(v, synclog.CounterKey(ws), &ctr)
+	v.Release()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctr.Counter++
+	op := threadOp(pk, 1, 0)
+	rec := &synclog.ChangeRecord{Table: op.TableName, PK: op.PK, Op: synclog.OpPut, Payload: op.Payload,
+		Clock: op.Stamp.Clock, HLC: op.Stamp.HLC, DeviceID: op.Stamp.DeviceID, OpID: op.Stamp.OpID, UserID: "alice"}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.SetRecord(synclog.ChangeKey(ws, ctr.Counter), rec); err != nil {
+		e.t.Fatal(err)
+	}
 	if err := b.SetRecord(synclog.CounterKey(ws), &ctr); err != nil {
 		e.t.Fatal(err)
 	}

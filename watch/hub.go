@@ -4,8 +4,10 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/or3/syncd/engine"
 	"github.com/or3/syncd/syncerr"
@@ -38,6 +40,7 @@ type Hub struct {
 	watchers atomic.Int64
 	resyncs  atomic.Uint64
 	gaps     atomic.Uint64 // live gaps filled from the log; 0 unless a commit skipped notify
+	pulls    atomic.Uint64 // Pull pages read by streams (catch-ups), for tests
 }
 
 // shard holds the watchers of the workspaces that hash to it.
@@ -120,6 +123,15 @@ func (h *Hub) onCommit(c engine.Committed) {
 	}
 }
 
+// beatInterval is the wait until a stream's next heartbeat: Heartbeat less
+// up to a tenth, at random, so streams opened together (every client
+// reconnecting after a restart) do not all wake, re-check their role and
+// write in the same instant every Heartbeat.
+func (h *Hub) beatInterval() time.Duration {
+	d := h.cfg.Heartbeat
+	return d - rand.N(d/10+1)
+}
+
 // admit checks a stream request before anything is written: the workspace
 // id, the cursor, the hub's state and the user's read role.
 func (h *Hub) admit(ctx context.Context, user, workspace string, cursor uint64) (string, error) {
@@ -135,7 +147,8 @@ func (h *Hub) admit(ctx context.Context, user, workspace string, cursor uint64) 
 		return "", syncerr.Unavailable(errClosed, "server shutting down, retry later")
 	default:
 	}
-	if err := h.eng.Authorize(ctx, ws, user, false); err != nil {
+	offStack(func() { err = h.eng.Authorize(ctx, ws, user, false) })
+	if err != nil {
 		return "", err
 	}
 	return ws, nil

@@ -44,7 +44,8 @@ func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, user, workspace s
 	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	out := &sseSink{w: w, rc: rc, timeout: h.cfg.WriteTimeout}
-	if err := out.comment("syncd watch"); err == nil {
+	err = out.comment("syncd watch")
+	if err == nil {
 		err = out.flush()
 	}
 	if err != nil {

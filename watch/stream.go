@@ -2,7 +2,6 @@ package watch
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -54,8 +53,8 @@ type stream struct {
 // must be registered before run, so no commit falls between the log and
 // the queue.
 func (s *stream) run(ctx context.Context) (ending, error) {
-	tick := time.NewTicker(s.h.cfg.Heartbeat)
-	defer tick.Stop()
+	beat := time.NewTimer(s.h.beatInterval())
+	defer beat.Stop()
 	behind := true // start from the cursor
 	for {
 		// Checked on every turn, not only when idle, so a stream kept busy
@@ -66,16 +65,18 @@ func (s *stream) run(ctx context.Context) (ending, error) {
 			return endClientGone, nil
 		case <-s.h.done:
 			return endHubClosed, nil
-		case <-tick.C:
+		case <-beat.C:
 			if end, err := s.beat(ctx); err != nil {
 				return end, err
 			}
+			beat.Reset(s.h.beatInterval())
 		default:
 		}
 		if behind {
 			if end, err := s.catchUp(ctx); err != nil || end != endNone {
 				return end, err
 			}
+			behind = false
 		}
 		q, missed := s.w.take(s.recycled)
 		s.recycled = nil // the watcher owns it now
@@ -102,10 +103,11 @@ func (s *stream) run(ctx context.Context) (ending, error) {
 		}
 		select {
 		case <-s.w.wake:
-		case <-tick.C:
+		case <-beat.C:
 			if end, err := s.beat(ctx); err != nil {
 				return end, err
 			}
+			beat.Reset(s.h.beatInterval())
 		case <-ctx.Done():
 			return endClientGone, nil
 		case <-s.h.done:
@@ -117,13 +119,25 @@ func (s *stream) run(ctx context.Context) (ending, error) {
 // endNone is catchUp's "caught up, carry on".
 const endNone ending = -1
 
+// failed classifies an engine error met mid-stream: the client left (the
+// request's context ended), the user may no longer read (401, 403), or the
+// read itself failed (storage unavailable, ...), which the client retries.
+func failed(ctx context.Context, err error) ending {
+	if ctx.Err() != nil {
+		return endClientGone
+	}
+	if e, ok := syncerr.As(err); ok && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden) {
+		return endRefused
+	}
+	return endReadFailed
+}
+
 // beat re-checks the user's read role and sends a heartbeat.
 func (s *stream) beat(ctx context.Context) (ending, error) {
-	if err := s.h.eng.Authorize(ctx, s.w.ws, s.w.user, false); err != nil {
-		if ctx.Err() != nil {
-			return endClientGone, ctx.Err()
-		}
-		return endRefused, err
+	var err error
+	offStack(func() { err = s.h.eng.Authorize(ctx, s.w.ws, s.w.user, false) })
+	if err != nil {
+		return failed(ctx, err), err
 	}
 	if err := s.sink.heartbeat(); err != nil {
 		return endWriteFailed, err
@@ -137,30 +151,27 @@ func (s *stream) beat(ctx context.Context) (ending, error) {
 func (s *stream) catchUp(ctx context.Context) (ending, error) {
 	limit := s.h.cfg.CatchUpPage
 	for {
-		resp, err := s.h.eng.Pull(ctx, s.w.user, engine.PullRequest{
-			Scope:  engine.Scope{WorkspaceID: s.w.ws},
-			Cursor: int64(s.pos),
-			Limit:  &limit,
+		var resp engine.PullResponse
+		var err error
+		s.h.pulls.Add(1)
+		offStack(func() {
+			resp, err = s.h.eng.Pull(ctx, s.w.user, engine.PullRequest{
+				Scope:  engine.Scope{WorkspaceID: s.w.ws},
+				Cursor: int64(s.pos),
+				Limit:  &limit,
+			})
 		})
 		if err != nil {
-			if ctx.Err() != nil {
-				return endClientGone, ctx.Err()
-			}
-			if e, ok := syncerr.As(err); ok && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden) {
-				return endRefused, err
-			}
-			return endReadFailed, err
+			return failed(ctx, err), err
 		}
 		if resp.RequiresSnapshot {
 			return endRequiresSnapshot, s.sink.requiresSnapshot(resp.OldestRetainedVersion)
 		}
+		var buf []byte
 		for i := range resp.Changes {
 			c := &resp.Changes[i]
-			data, err := json.Marshal(c)
-			if err != nil {
-				return endReadFailed, err
-			}
-			if err := s.sink.change(c.ServerVersion, data); err != nil {
+			buf = appendChange(buf[:0], c)
+			if err := s.sink.change(c.ServerVersion, buf); err != nil {
 				return endWriteFailed, err
 			}
 		}
@@ -209,11 +220,7 @@ func (s *stream) deliver(q []*batch) (gap bool, err error) {
 			if !engine.Visible(&e.change, s.w.user) {
 				continue
 			}
-			data, err := e.json()
-			if err != nil {
-				return false, err
-			}
-			if err := s.sink.change(v, data); err != nil {
+			if err := s.sink.change(v, e.json()); err != nil {
 				return false, err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ func TestServeSSE_CatchUpThenLive(t *testing.T) {
 		}
 	}
 
+	pulls := e.hub.pulls.Load()
 	e.push("bob", threadOp("t3", 1, 0))
 	ch := c.change(wait)
 	if ch.ServerVersion != 3 || ch.PK != "t3" || ch.Stamp.DeviceID != "dev-1" || len(ch.Payload) == 0 {
@@ -50,6 +52,16 @@ func TestServeSSE_CatchUpThenLive(t *testing.T) {
 	var payload map[string]any
 	if err := json.Unmarshal(ch.Payload, &payload); err != nil || payload["id"] != "t3" {
 		t.Fatalf("payload %s: %v", ch.Payload, err)
+	}
+	// Live changes come from memory: no log read per watcher.
+	for i := 0; i < 10; i++ {
+		e.push("bob", threadOp(uuid.NewString(), 1, 0))
+		if v := c.change(wait).ServerVersion; v != uint64(4+i) {
+			t.Fatalf("live version %d, want %d", v, 4+i)
+		}
+	}
+	if n := e.hub.pulls.Load() - pulls; n != 0 {
+		t.Errorf("%d log reads for 11 live changes, want 0", n)
 	}
 }
 
@@ -80,7 +92,10 @@ func TestWatch_ReconnectResumesWithoutGapOrDuplicate(t *testing.T) {
 			const pushes, opsPerPush = 150, 2
 			const total = pushes * opsPerPush
 			var wg sync.WaitGroup
+			var pushing atomic.Bool
+			pushing.Store(true)
 			wg.Go(func() {
+				defer pushing.Store(false)
 				for i := 0; i < pushes; i++ {
 					e.push("bob", threadOp(uuid.NewString(), 1, 0), threadOp(uuid.NewString(), 1, 0))
 					if i%10 == 0 {
@@ -92,7 +107,11 @@ func TestWatch_ReconnectResumesWithoutGapOrDuplicate(t *testing.T) {
 			var got []uint64
 			last := uint64(0)
 			rng := rand.New(rand.NewPCG(1, 2))
+			duringPushes := 0
 			for conns := 0; last < total; conns++ {
+				if pushing.Load() {
+					duringPushes++
+				}
 				if conns > 200 {
 					t.Fatalf("no progress: %d connections, last %d", conns, last)
 				}
@@ -135,7 +154,33 @@ func TestWatch_ReconnectResumesWithoutGapOrDuplicate(t *testing.T) {
 			if g := e.hub.gaps.Load(); g != 0 {
 				t.Errorf("%d live gaps filled from the log, want 0", g)
 			}
+			if duringPushes < 3 {
+				t.Errorf("only %d connections opened while pushes ran; the test did not overlap them", duringPushes)
+			}
 		})
+	}
+}
+
+// TestWatch_UnnotifiedCommitIsReadFromLog: a version that reached the log
+// without a post-commit notification (a commit that failed after its batch
+// hit the WAL, replayed by recovery) shows up as a gap in a live stream,
+// which reads it from the log instead of skipping it.
+func TestWatch_UnnotifiedCommitIsReadFromLog(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.pushThreads("alice", 1) // v1
+	c, _ := e.openSSE("alice", testWS, 0, "")
+	if v := c.change(wait).ServerVersion; v != 1 {
+		t.Fatalf("version %d, want 1", v)
+	}
+	e.appendUnnotified(testWS, "ghost") // v2, behind the engine's back
+	e.pushThreads("bob", 1)             // v3, notified
+	for want := uint64(2); want <= 3; want++ {
+		if ch := c.change(wait); ch.ServerVersion != want || (want == 2 && ch.PK != "ghost") {
+			t.Fatalf("got %+v, want version %d", ch, want)
+		}
+	}
+	if g := e.hub.gaps.Load(); g != 1 {
+		t.Errorf("%d gaps filled, want 1", g)
 	}
 }
 

@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"encoding/json"
 	"sync"
 
 	"github.com/or3/syncd/engine"
@@ -84,13 +83,12 @@ type event struct {
 	change engine.Change
 	once   sync.Once
 	data   []byte
-	err    error
 }
 
 // json returns the change's wire JSON (a SyncChange).
-func (e *event) json() ([]byte, error) {
-	e.once.Do(func() { e.data, e.err = json.Marshal(&e.change.SyncChange) })
-	return e.data, e.err
+func (e *event) json() []byte {
+	e.once.Do(func() { e.data = appendChange(nil, &e.change.SyncChange) })
+	return e.data
 }
 
 // newBatch copies a commit's changes: the engine owns its slices (the
