@@ -74,6 +74,9 @@ const (
 	// PrefixIntent: upload intents. key: 0x50 | intentId; by workspace 0x51 | ws | intentId.
 	PrefixIntent     byte = 0x50
 	PrefixIntentByWS byte = 0x51
+	// PrefixBlob: blobs the storage gateway stored, by workspace and
+	// normalized hash. key: 0x52 | ws | hash → blobs.Record.
+	PrefixBlob byte = 0x52
 	// PrefixWebhook: webhook registrations 0x60 | id; deliveries 0x61 | id.
 	PrefixWebhook  byte = 0x60
 	PrefixDelivery byte = 0x61
@@ -89,7 +92,7 @@ var stateKeyspaces = []byte{
 	PrefixOpIndex, PrefixCounter, PrefixRow, PrefixTomb, PrefixTombByVersion,
 	PrefixCursor, PrefixUser, PrefixAccount, PrefixWorkspace, PrefixMember,
 	PrefixMemberByUser, PrefixInvite, PrefixInviteByToken, PrefixAdmin,
-	PrefixSettings, PrefixJob, PrefixJobChunk, PrefixIntent, PrefixIntentByWS,
+	PrefixSettings, PrefixJob, PrefixJobChunk, PrefixIntent, PrefixIntentByWS, PrefixBlob,
 	PrefixWebhook, PrefixDelivery,
 }
 
