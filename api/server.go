@@ -55,6 +55,11 @@ type Config struct {
 	Stores map[string]RPCStore
 	// Watch serves /v1/sync/watch and /v1/sync/ws; nil answers 503.
 	Watch Watch
+	// History serves snapshots, GC, canonical storage and maintenance;
+	// nil answers 503.
+	History History
+	// Intents serves /v1/sync/upload-intents/*; nil answers 503.
+	Intents Intents
 	// Ready reports whether the log accepts writes (nil = ready); /readyz
 	// answers 503 otherwise. Default: always ready.
 	Ready func() error
@@ -154,6 +159,15 @@ func (s *Server) routes() {
 		{path: "/v1/sync/server-version", name: "sync.server-version", methods: get, auth: true, h: s.serverVersion},
 		{path: "/v1/sync/watch", name: "sync.watch", methods: getOnly, auth: true, h: s.watchSSE},
 		{path: "/v1/sync/ws", name: "sync.ws", methods: getOnly, auth: true, h: s.watchWS},
+		{path: "/v1/sync/snapshot", name: "sync.snapshot", methods: post, auth: true, h: s.snapshot},
+		{path: "/v1/sync/gc-change-log", name: "sync.gc-change-log", methods: post, auth: true, h: s.gc(false)},
+		{path: "/v1/sync/gc-tombstones", name: "sync.gc-tombstones", methods: post, auth: true, h: s.gc(true)},
+		{path: "/v1/sync/canonical-storage", name: "sync.canonical-storage", methods: post, auth: true, h: s.canonicalStorage},
+		{path: "/v1/sync/upload-intents/reserve", name: "sync.upload-intents.reserve", methods: post, auth: true, h: s.uploadIntent("reserve")},
+		{path: "/v1/sync/upload-intents/consume", name: "sync.upload-intents.consume", methods: post, auth: true, h: s.uploadIntent("consume")},
+		{path: "/v1/sync/upload-intents/cancel", name: "sync.upload-intents.cancel", methods: post, auth: true, h: s.uploadIntent("cancel")},
+		{path: "/v1/sync/maintenance", name: "sync.maintenance", methods: get, auth: true, h: s.maintenance},
+		{path: "/v1/sync/workspaces", name: "sync.workspaces", methods: get, auth: true, h: s.workspaces},
 
 		{path: "/v1/rpc/{call}", name: "rpc", methods: post, auth: true, rpc: true, h: s.rpc},
 

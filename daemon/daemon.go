@@ -14,6 +14,7 @@ import (
 	"github.com/or3/syncd/api"
 	"github.com/or3/syncd/engine"
 	"github.com/or3/syncd/identity"
+	"github.com/or3/syncd/intents"
 	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/watch"
 )
@@ -46,6 +47,13 @@ type Config struct {
 	// TuneLog, if set, adjusts the log's configuration (tests shrink the
 	// memtable).
 	TuneLog func(*synclog.Config)
+	// History configures snapshot sessions, history GC and the maintenance
+	// loop (zero values take the engine's defaults: GC every hour, 30-day
+	// retention).
+	History engine.HistoryConfig
+	// StorageQuotaBytes is the default workspace storage quota for upload
+	// intents when the host names none; 0 = no quota.
+	StorageQuotaBytes int64
 }
 
 // HTTP server limits (the numbers): a slow client cannot hold a
@@ -96,6 +104,7 @@ type Daemon struct {
 	DB       *synclog.DB
 	Identity *identity.Store
 	Engine   *engine.Engine
+	Intents  *intents.Store
 	Hub      *watch.Hub
 	API      *api.Server
 	HTTP     *http.Server
@@ -161,18 +170,34 @@ func New(cfg Config) (d *Daemon, err error) {
 	// 5. The sync engine, with roles backed by identity: an unknown user
 	//    or a non-member has no role, so every sync call is 403 for them.
 	if d.Engine, err = engine.New(engine.Config{
-		DB:     d.DB,
-		Roles:  identityRoles{d.Identity},
-		Now:    d.Clock.Now,
-		Logger: cfg.Logger,
+		DB:      d.DB,
+		Roles:   identityRoles{d.Identity},
+		Now:     d.Clock.Now,
+		Logger:  cfg.Logger,
+		History: cfg.History,
 	}); err != nil {
 		return nil, err
 	}
+
+	// 5b. Upload intents (quota reservations), and the engine's
+	//     active_reservations pages read them.
+	if d.Intents, err = intents.New(intents.Config{
+		DB:                d.DB,
+		Roles:             identityRoles{d.Identity},
+		DefaultQuotaBytes: cfg.StorageQuotaBytes,
+		Now:               d.Clock.Now,
+		Logger:            cfg.Logger,
+	}); err != nil {
+		return nil, err
+	}
+	d.Engine.SetReservations(intentReservations{d.Intents})
 
 	// 6. The fold of every event type, for replay: sync entries to the
 	//    engine, system events to the module owning their domain.
 	d.Folder = &synclog.FolderMux{Change: engine.FoldChange}
 	d.Folder.Handle("cursor", engine.FoldSystem)
+	d.Folder.Handle("gc", engine.FoldSystem)
+	intents.Register(d.Folder)
 	d.Identity.Register(d.Folder) // user, account, ws, member, invite
 
 	// 7. The watch hub: fans committed changes out to SSE and WebSocket
@@ -187,6 +212,8 @@ func New(cfg Config) (d *Daemon, err error) {
 	apiCfg := api.Config{
 		Token:   cfg.Token,
 		Sync:    d.Engine,
+		History: d.Engine,
+		Intents: d.Intents,
 		Stores:  map[string]api.RPCStore{"auth": d.Identity},
 		Watch:   d.Hub,
 		Ready:   d.DB.Healthy,
@@ -214,6 +241,18 @@ func New(cfg Config) (d *Daemon, err error) {
 	return d, nil
 }
 
+// intentReservations adapts intents.Store to engine.Reservations.
+type intentReservations struct{ s *intents.Store }
+
+func (a intentReservations) ActiveReservations(r synclog.Reader, ws, hash, after string, now int64, limit int) ([]engine.Reservation, bool, error) {
+	res, more, err := a.s.ActiveReservations(r, ws, hash, after, now, limit)
+	out := make([]engine.Reservation, len(res))
+	for i, x := range res {
+		out[i] = engine.Reservation{ID: x.ID, Hash: x.Hash, SizeBytes: x.SizeBytes, ExpiresAt: x.ExpiresAt}
+	}
+	return out, more, err
+}
+
 // identityRoles adapts identity.Store to engine.Roles.
 type identityRoles struct{ s *identity.Store }
 
@@ -231,6 +270,7 @@ func (d *Daemon) Start() error {
 	}
 	d.ln = ln
 	d.log.Info("listening", "addr", ln.Addr().String())
+	d.Engine.Start() // the maintenance loop: history GC, snapshot session janitor
 	go func() {
 		err := d.HTTP.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -283,6 +323,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	} else {
 		d.Hub.Close()
 	}
+	d.Engine.Close() // stops maintenance, releases snapshot views
 	err := d.DB.Close()
 	d.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond), "err", err)
 	return err

@@ -100,6 +100,21 @@ func FoldSystem(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) error {
 		return b.SetRecord(synclog.CursorKey(body.Workspace, body.Device), &synclog.CursorRecord{
 			Owner: body.Owner, LastSeen: body.Version, UpdatedAtMs: ev.AtMs,
 		})
+	case evCursorExpire:
+		var body cursorExpireBody
+		if err := synclog.Decode(synclog.SystemKey(seq), ev.Body, &body); err != nil {
+			return err
+		}
+		return foldCursorExpire(b, &body)
+	case evGCChangeLog, evGCTombstones:
+		var body gcBody
+		if err := synclog.Decode(synclog.SystemKey(seq), ev.Body, &body); err != nil {
+			return err
+		}
+		if ev.Type == evGCChangeLog {
+			return foldGCChangeLog(b, &body)
+		}
+		return foldGCTombstones(b, &body)
 	}
 	return fmt.Errorf("engine: unknown system event %q", ev.Type)
 }

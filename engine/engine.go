@@ -31,6 +31,9 @@ type Config struct {
 	Logger *slog.Logger
 	// NewOpID mints op ids for server-authored writes. Default: random UUIDv4.
 	NewOpID func() string
+	// History configures snapshot sessions, history GC and the maintenance
+	// loop (history.go).
+	History HistoryConfig
 }
 
 func (c *Config) validate() error {
@@ -49,7 +52,7 @@ func (c *Config) validate() error {
 	if c.NewOpID == nil {
 		c.NewOpID = newUUIDv4
 	}
-	return nil
+	return c.History.validate()
 }
 
 // Engine is the sync engine of one region.
@@ -67,6 +70,12 @@ type Engine struct {
 	subsMu sync.RWMutex
 	subs   map[int]func(Committed)
 	nextID int
+
+	// snaps are the open snapshot sessions; maint the GC loop's state.
+	snaps snapSessions
+	maint maintenance
+	// reservations answers active_reservations pages (intents module).
+	reservations Reservations
 }
 
 // New returns an engine over cfg.DB.
@@ -74,14 +83,17 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{
+	e := &Engine{
 		cfg:      cfg,
 		db:       cfg.DB,
 		log:      cfg.Logger.With("component", "engine"),
 		locks:    wsLocks{m: map[string]*wsLock{}},
 		inflight: map[string]string{},
 		subs:     map[int]func(Committed){},
-	}, nil
+	}
+	e.snaps.init(cfg.History.MaxSnapshotSessions)
+	e.maint.init(cfg.History)
+	return e, nil
 }
 
 // Role sets of sync-contract §3.1.

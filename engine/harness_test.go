@@ -78,10 +78,12 @@ func (h *harness) open() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.t.Cleanup(eng.Close) // runs before db.Close: releases pinned snapshot views
 	h.db, h.eng = db, eng
 }
 
 func (h *harness) reopen() {
+	h.eng.Close()
 	h.db.Close()
 	h.open()
 }

@@ -25,6 +25,7 @@ var rules = []rule{
 	{pkg: "bench/baseline", allowed: nil},
 	{pkg: "engine/...", allowed: []string{"crdt", "log", "syncerr", "engine/..."}},
 	{pkg: "identity/...", allowed: []string{"crdt", "log", "syncerr", "identity/..."}},
+	{pkg: "intents/...", allowed: []string{"crdt", "log", "syncerr", "intents/..."}},
 	{pkg: "limits/...", allowed: []string{"log", "syncerr", "limits/..."}},
 	{pkg: "webhooks/...", allowed: []string{"log", "syncerr", "webhooks/..."}},
 	{pkg: "replica/...", allowed: []string{"crdt", "replica/..."}},
@@ -33,7 +34,7 @@ var rules = []rule{
 	{pkg: "storage/s3", allowed: []string{"storage"}},
 	{pkg: "storage/storagetest", allowed: []string{"storage"}},
 	{pkg: "watch/...", allowed: []string{"engine", "syncerr", "watch/..."}},
-	{pkg: "api/...", allowed: []string{"api/...", "syncerr", "watch", "crdt", "engine/...", "identity/...", "jobs/...", "limits/...", "webhooks/...", "notifications/...", "blobs/...", "admin/...", "storage"}},
+	{pkg: "api/...", allowed: []string{"api/...", "syncerr", "watch", "crdt", "engine/...", "identity/...", "jobs/...", "limits/...", "webhooks/...", "notifications/...", "blobs/...", "admin/...", "storage", "intents/..."}},
 }
 
 // forbiddenEverywhere may not be imported by any package of ours except

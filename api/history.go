@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/or3/syncd/engine"
+)
+
+// History is what the HTTP layer needs for snapshots, history GC,
+// canonical storage pages and maintenance (*engine.Engine).
+type History interface {
+	Snapshot(ctx context.Context, user string, req engine.SnapshotRequest) (engine.SnapshotResponse, error)
+	GCChangeLog(ctx context.Context, user string, req engine.GCRequest) (engine.GCResult, error)
+	GCTombstones(ctx context.Context, user string, req engine.GCRequest) (engine.GCResult, error)
+	CanonicalStorage(ctx context.Context, user string, req engine.CanonicalRequest) (engine.CanonicalPage, error)
+	Maintenance(ctx context.Context) (engine.MaintenanceState, error)
+	WorkspaceIDs(ctx context.Context) ([]string, error)
+}
+
+// history returns the History or answers 503 when none is configured.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) History {
+	if s.cfg.History == nil {
+		s.writeError(w, r, errorf(http.StatusServiceUnavailable, "snapshots and history are not available"))
+	}
+	return s.cfg.History
+}
+
+// decodeBody reads the acting user and the JSON body of a sync POST.
+func (s *Server) userAndBody(w http.ResponseWriter, r *http.Request) (string, []byte, bool) {
+	user, err := acting(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", nil, false
+	}
+	body, err := readJSONBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", nil, false
+	}
+	return user, body, true
+}
+
+// snapshot is POST /v1/sync/snapshot: SnapshotRequest → SnapshotResponse.
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	h := s.history(w, r)
+	if h == nil {
+		return
+	}
+	user, body, ok := s.userAndBody(w, r)
+	if !ok {
+		return
+	}
+	req, err := decodeSnapshot(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := h.Snapshot(r.Context(), user, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// gc is POST /v1/sync/gc-change-log and /v1/sync/gc-tombstones:
+// {scope, retentionSeconds} → {purged, hasMore}.
+func (s *Server) gc(tombstones bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := s.history(w, r)
+		if h == nil {
+			return
+		}
+		user, body, ok := s.userAndBody(w, r)
+		if !ok {
+			return
+		}
+		req, err := decodeGC(body)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var res engine.GCResult
+		if tombstones {
+			res, err = h.GCTombstones(r.Context(), user, req)
+		} else {
+			res, err = h.GCChangeLog(r.Context(), user, req)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// canonicalStorage is POST /v1/sync/canonical-storage.
+func (s *Server) canonicalStorage(w http.ResponseWriter, r *http.Request) {
+	h := s.history(w, r)
+	if h == nil {
+		return
+	}
+	user, body, ok := s.userAndBody(w, r)
+	if !ok {
+		return
+	}
+	req, err := decodeCanonical(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := h.CanonicalStorage(r.Context(), user, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// maintenance is GET /v1/sync/maintenance (service token only).
+func (s *Server) maintenance(w http.ResponseWriter, r *http.Request) {
+	h := s.history(w, r)
+	if h == nil {
+		return
+	}
+	st, err := h.Maintenance(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// workspaces is GET /v1/sync/workspaces (service token only).
+func (s *Server) workspaces(w http.ResponseWriter, r *http.Request) {
+	h := s.history(w, r)
+	if h == nil {
+		return
+	}
+	ids, err := h.WorkspaceIDs(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"workspaceIds": ids})
+}
+
+// decodeSnapshot decodes a SnapshotRequest; pageSize is required.
+func decodeSnapshot(body []byte) (engine.SnapshotRequest, error) {
+	var req engine.SnapshotRequest
+	top, err := parseObject(body, "")
+	if err != nil {
+		return req, err
+	}
+	if req.Scope, err = decodeScope(top); err != nil {
+		return req, err
+	}
+	if req.PageSize, _, err = top.int("pageSize", true); err != nil {
+		return req, err
+	}
+	if req.PageToken, err = top.str("pageToken"); err != nil {
+		return req, err
+	}
+	if req.Tables, err = top.strings("tables"); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// decodeGC decodes {scope, retentionSeconds}.
+func decodeGC(body []byte) (engine.GCRequest, error) {
+	var req engine.GCRequest
+	top, err := parseObject(body, "")
+	if err != nil {
+		return req, err
+	}
+	if req.Scope, err = decodeScope(top); err != nil {
+		return req, err
+	}
+	if req.RetentionSeconds, _, err = top.int("retentionSeconds", true); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// decodeCanonical decodes {scope, kind, limit?, cursor?, hash?, now?}.
+func decodeCanonical(body []byte) (engine.CanonicalRequest, error) {
+	var req engine.CanonicalRequest
+	top, err := parseObject(body, "")
+	if err != nil {
+		return req, err
+	}
+	if req.Scope, err = decodeScope(top); err != nil {
+		return req, err
+	}
+	if req.Kind, err = top.str("kind"); err != nil {
+		return req, err
+	}
+	if n, present, err := top.int("limit", false); err != nil {
+		return req, err
+	} else if present {
+		req.Limit = &n
+	}
+	if req.Cursor, err = top.str("cursor"); err != nil {
+		return req, err
+	}
+	req.HashSet = !isNull(top.raw("hash"))
+	if req.Hash, err = top.str("hash"); err != nil {
+		return req, err
+	}
+	if n, present, err := top.int("now", false); err != nil {
+		return req, err
+	} else if present {
+		req.Now = &n
+	}
+	return req, nil
+}

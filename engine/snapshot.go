@@ -1,0 +1,574 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/or3/syncd/crdt"
+	synclog "github.com/or3/syncd/log"
+	"github.com/or3/syncd/syncerr"
+)
+
+// Snapshot limits (sync-contract §3.7).
+const (
+	MaxSnapshotPageSize = 1000
+	MaxSnapshotToken    = 4096
+	// SnapshotTTL is how long a snapshot session (and its pinned view)
+	// lives after its first page.
+	SnapshotTTL = 3600 * time.Second
+	// DefaultMaxSnapshotSessions bounds the open sessions; the next first
+	// page answers 503 until one ends.
+	DefaultMaxSnapshotSessions = 1024
+	// snapshotExamineSlack bounds the keys one page examines beyond its
+	// items (other users' notifications are skipped), so a page is
+	// O(pageSize) even in a workspace full of invisible rows.
+	snapshotExamineSlack = 4096
+)
+
+// SnapshotRequest is the snapshot body. PageSize is validated by the engine
+// (1..1000); PageToken "" starts a chain.
+type SnapshotRequest struct {
+	Scope     Scope    `json:"scope"`
+	PageSize  int64    `json:"pageSize"`
+	PageToken string   `json:"pageToken,omitempty"`
+	Tables    []string `json:"tables,omitempty"`
+}
+
+// SnapshotItem is one item: a live row or a tombstone.
+type SnapshotItem struct {
+	Kind            string          `json:"kind"` // "row" | "tombstone"
+	TableName       string          `json:"tableName"`
+	PK              string          `json:"pk"`
+	Payload         json.RawMessage `json:"payload,omitempty"`
+	Revision        Revision        `json:"revision"`
+	ServerDeletedAt *int64          `json:"serverDeletedAt,omitempty"`
+}
+
+// SnapshotResponse is one page of a chain.
+type SnapshotResponse struct {
+	WorkspaceID   string         `json:"workspaceId"`
+	SnapshotID    string         `json:"snapshotId"`
+	HighWatermark uint64         `json:"highWatermark"`
+	Items         []SnapshotItem `json:"items"`
+	NextPageToken *string        `json:"nextPageToken"`
+}
+
+// snapSession is one open snapshot chain: the durable view taken by its
+// first page, pinned until the chain expires. The view is the state at
+// the watermark, so every page reads exactly that state whatever is
+// pushed meanwhile, and an open session costs no copy: only what Pebble
+// keeps for the pinned snapshot.
+type snapSession struct {
+	id      [16]byte
+	ws      string
+	user    string
+	tables  []string // normalized; all tables when the request named none
+	hw      uint64
+	view    *synclog.View
+	expires time.Time
+}
+
+// snapSessions is the in-memory session table. Sessions do not survive a
+// restart: a continuation after one answers 410 and the client starts over.
+type snapSessions struct {
+	mu     sync.Mutex
+	m      map[[16]byte]*snapSession
+	max    int
+	closed bool
+}
+
+func (s *snapSessions) init(max int) {
+	s.m = map[[16]byte]*snapSession{}
+	s.max = max
+}
+
+// add registers a session; it fails when the table is full or closed.
+func (s *snapSessions) add(ss *snapSession) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.m) >= s.max {
+		return false
+	}
+	s.m[ss.id] = ss
+	return true
+}
+
+// acquire returns the live session id with an extra view reference the
+// caller releases, or nil when it is unknown or expired at now (an expired
+// one is dropped here).
+func (s *snapSessions) acquire(id [16]byte, now time.Time) (*snapSession, *synclog.View) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.m[id]
+	if ss == nil {
+		return nil, nil
+	}
+	if !now.Before(ss.expires) {
+		delete(s.m, id)
+		ss.view.Release()
+		return nil, nil
+	}
+	return ss, ss.view.Ref()
+}
+
+// sweep drops the sessions expired at now and releases their views; pages
+// in flight keep their own reference. It returns how many it dropped.
+func (s *snapSessions) sweep(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, ss := range s.m {
+		if !now.Before(ss.expires) {
+			delete(s.m, id)
+			ss.view.Release()
+			n++
+		}
+	}
+	return n
+}
+
+// closeAll releases every session and refuses new ones.
+func (s *snapSessions) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for id, ss := range s.m {
+		delete(s.m, id)
+		ss.view.Release()
+	}
+}
+
+func (s *snapSessions) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+// SnapshotSessions is the number of open snapshot sessions (a metric).
+func (e *Engine) SnapshotSessions() int { return e.snaps.len() }
+
+// snapToken is a decoded page token: the session and the last key emitted.
+type snapToken struct {
+	id    [16]byte
+	table int // index into allTables
+	pk    string
+}
+
+const snapTokenVersion = 1
+
+// encodeSnapToken writes version | id | table index | pk, base64url.
+func encodeSnapToken(t snapToken) string {
+	b := make([]byte, 0, 18+len(t.pk))
+	b = append(b, snapTokenVersion)
+	b = append(b, t.id[:]...)
+	b = append(b, byte(t.table))
+	b = append(b, t.pk...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeSnapToken parses a page token; any malformed token is a 400.
+func decodeSnapToken(s string) (snapToken, error) {
+	var t snapToken
+	bad := syncerr.Validation("Invalid snapshot page token")
+	if len(s) == 0 || len(s) > MaxSnapshotToken {
+		return t, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 18 || b[0] != snapTokenVersion || int(b[17]) >= len(allTables) || len(b)-18 > maxPKLen {
+		return t, bad
+	}
+	copy(t.id[:], b[1:17])
+	t.table = int(b[17])
+	t.pk = string(b[18:])
+	return t, nil
+}
+
+// Snapshot answers one page of a snapshot-v1 chain (sync-contract §3.7).
+// The first page takes the durable view and pins it in a session; every
+// page reads the rows keyspace of that view in (table, pk) order, so the
+// items are exactly the state at the watermark (the view's counter). A
+// page costs O(pageSize): it seeks to the token's key and reads on.
+func (e *Engine) Snapshot(ctx context.Context, user string, req SnapshotRequest) (SnapshotResponse, error) {
+	ws, err := NormalizeScope(req.Scope)
+	if err != nil {
+		return SnapshotResponse{}, err
+	}
+	if req.PageSize < 1 || req.PageSize > MaxSnapshotPageSize {
+		return SnapshotResponse{}, syncerr.Validation("pageSize must be an integer between 1 and %d", MaxSnapshotPageSize)
+	}
+	var tok *snapToken
+	if req.PageToken != "" {
+		t, err := decodeSnapToken(req.PageToken)
+		if err != nil {
+			return SnapshotResponse{}, err
+		}
+		tok = &t
+	}
+	tables, err := normalizeTables(req.Tables)
+	if err != nil {
+		if bad, ok := invalidTable(req.Tables); ok {
+			return SnapshotResponse{}, syncerr.Validation("Invalid snapshot table: %s", bad)
+		}
+		return SnapshotResponse{}, err
+	}
+	supplied := tables != nil
+	if tables == nil {
+		tables = allTables
+	}
+	if _, err := e.authorize(ctx, ws, user, false); err != nil {
+		return SnapshotResponse{}, err
+	}
+	now := e.cfg.Now()
+	var ss *snapSession
+	var view *synclog.View
+	if tok == nil {
+		if ss, err = e.openSnapshot(ws, user, tables, now); err != nil {
+			return SnapshotResponse{}, err
+		}
+		view = ss.view.Ref()
+	} else {
+		ss, view = e.snaps.acquire(tok.id, now)
+		if ss == nil {
+			return SnapshotResponse{}, syncerr.Gone("Snapshot expired or unavailable")
+		}
+		switch {
+		case ss.ws != ws:
+			view.Release()
+			return SnapshotResponse{}, syncerr.Forbidden("Snapshot belongs to another workspace")
+		case ss.user != user:
+			view.Release()
+			return SnapshotResponse{}, syncerr.Gone("Snapshot expired or unavailable")
+		case supplied && !slices.Equal(ss.tables, tables):
+			view.Release()
+			return SnapshotResponse{}, syncerr.Validation("Snapshot table filter cannot change between pages")
+		case !slices.Contains(ss.tables, allTables[tok.table]):
+			view.Release()
+			return SnapshotResponse{}, syncerr.Validation("Invalid snapshot page token")
+		}
+	}
+	defer view.Release()
+	resp := SnapshotResponse{WorkspaceID: ws, SnapshotID: hex.EncodeToString(ss.id[:]), HighWatermark: ss.hw}
+	items, next, err := snapshotPage(view, ss, tok, int(req.PageSize))
+	if err != nil {
+		return SnapshotResponse{}, readErr(err)
+	}
+	resp.Items = items
+	if next != nil {
+		s := encodeSnapToken(*next)
+		resp.NextPageToken = &s
+	}
+	return resp, nil
+}
+
+// invalidTable returns the first name of tables that is not an
+// allowlisted table after trimming.
+func invalidTable(tables []string) (string, bool) {
+	for _, t := range tables {
+		if tt := strings.TrimSpace(t); !ValidTable(tt) {
+			return tt, true
+		}
+	}
+	return "", false
+}
+
+// openSnapshot starts a session: the current durable view and its counter
+// are the watermark and the item set, taken together by construction.
+func (e *Engine) openSnapshot(ws, user string, tables []string, now time.Time) (*snapSession, error) {
+	e.snaps.sweep(now)
+	v, err := e.view()
+	if err != nil {
+		return nil, err
+	}
+	ctr, err := readCounter(v, ws)
+	if err != nil {
+		v.Release()
+		return nil, err
+	}
+	ss := &snapSession{ws: ws, user: user, tables: tables, hw: ctr.Counter, view: v, expires: now.Add(SnapshotTTL)}
+	if _, err := rand.Read(ss.id[:]); err != nil {
+		v.Release()
+		return nil, syncerr.Internal(err, "snapshot id")
+	}
+	if !e.snaps.add(ss) {
+		v.Release()
+		return nil, syncerr.Unavailable(nil, "too many open snapshot sessions, retry later")
+	}
+	return ss, nil
+}
+
+// snapshotPage reads up to pageSize items of ss from v after tok. It
+// returns the token of the next page, or nil when the chain is finished.
+func snapshotPage(v *synclog.View, ss *snapSession, tok *snapToken, pageSize int) ([]SnapshotItem, *snapToken, error) {
+	items := make([]SnapshotItem, 0, min(pageSize, 256))
+	all := synclog.RowPrefix(ss.ws, "")
+	it, err := v.NewIter(all, synclog.PrefixEnd(all))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.Close()
+	budget := pageSize + snapshotExamineSlack
+	var last snapToken
+	last.id = ss.id
+	startTable := 0
+	if tok != nil {
+		startTable = slices.Index(ss.tables, allTables[tok.table])
+	}
+	for ti := startTable; ti < len(ss.tables); ti++ {
+		table := ss.tables[ti]
+		tprefix := synclog.RowPrefix(ss.ws, table)
+		lower := tprefix
+		if tok != nil && ti == startTable {
+			lower = append(synclog.RowKey(ss.ws, table, tok.pk), 0) // the key right after
+		}
+		upper := synclog.PrefixEnd(tprefix)
+		tIdx := slices.Index(allTables, table)
+		for ok := it.SeekGE(lower); ok && bytes.Compare(it.Key(), upper) < 0; ok = it.Next() {
+			if budget == 0 {
+				// Examined enough: the next page continues after the last
+				// key examined (which may be an invisible row).
+				return items, &last, nil
+			}
+			budget--
+			pk := string(it.Key()[len(tprefix):])
+			var row synclog.RowRecord
+			if err := synclog.Decode(it.Key(), it.Value(), &row); err != nil {
+				return nil, nil, err
+			}
+			item, ok := snapshotItem(table, pk, &row, ss.user)
+			if !ok {
+				last.table, last.pk = tIdx, pk
+				continue
+			}
+			if len(items) == pageSize {
+				// One more visible item exists: the chain goes on.
+				return items, &last, nil
+			}
+			items = append(items, item)
+			last.table, last.pk = tIdx, pk
+		}
+		if err := it.Error(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return items, nil, nil
+}
+
+// snapshotItem is how a stored row appears in user's snapshot: a row item
+// when its winner is live, a tombstone item when deleted (a row and a
+// tombstone with one revision resolve to the tombstone), nothing for an
+// empty register or another user's (or an ownerless) notification.
+func snapshotItem(table, pk string, row *synclog.RowRecord, user string) (SnapshotItem, bool) {
+	if table == tableNotifications && (row.Owner == "" || row.Owner != user) {
+		return SnapshotItem{}, false
+	}
+	kind := entityOf(row, true).SnapshotKind()
+	rev := Revision{Clock: row.Winner.Clock, HLC: row.Winner.HLC, OpID: row.Winner.OpID}
+	switch kind {
+	case crdt.KindPut:
+		return SnapshotItem{Kind: "row", TableName: table, PK: pk, Revision: rev,
+			Payload: snapshotPayload(row.Payload, PKField(table), pk, rev.Clock, rev.HLC)}, true
+	case crdt.KindDelete:
+		at := serverDeletedAt(row)
+		return SnapshotItem{Kind: "tombstone", TableName: table, PK: pk, Revision: rev, ServerDeletedAt: &at}, true
+	}
+	return SnapshotItem{}, false
+}
+
+// snapshotPayload is the stored payload with the pk field set and clock
+// and hlc set to the winning revision (sync-contract §3.7 rule 6). When
+// the payload already says so — the usual case — it is returned as is;
+// otherwise those three members are replaced at the top level, the other
+// members keep their bytes.
+func snapshotPayload(payload []byte, pkField, pk string, clock int64, hlc string) []byte {
+	members, ok := topMembers(payload)
+	if !ok {
+		// Not an object (never stored by push); answer the three fields.
+		members = nil
+	}
+	clockRaw := strconv.AppendInt(nil, clock, 10)
+	good := 0
+	for _, m := range members {
+		switch m.key {
+		case pkField:
+			if rawStringEquals(m.val, pk) {
+				good++
+			}
+		case "clock":
+			if bytes.Equal(m.val, clockRaw) {
+				good++
+			}
+		case "hlc":
+			if rawStringEquals(m.val, hlc) {
+				good++
+			}
+		}
+	}
+	if ok && good == 3 {
+		return payload
+	}
+	out := make([]byte, 0, len(payload)+len(pk)+len(hlc)+48)
+	out = append(out, '{')
+	out = appendJSONString(out, pkField)
+	out = append(out, ':')
+	out = appendJSONString(out, pk)
+	out = append(out, `,"clock":`...)
+	out = append(out, clockRaw...)
+	out = append(out, `,"hlc":`...)
+	out = appendJSONString(out, hlc)
+	for _, m := range members {
+		if m.key == pkField || m.key == "clock" || m.key == "hlc" {
+			continue
+		}
+		out = append(out, ',')
+		out = append(out, m.rawKey...)
+		out = append(out, ':')
+		out = append(out, m.val...)
+	}
+	return append(out, '}')
+}
+
+// member is one top-level member of a JSON object: its decoded key, the
+// key's raw token and the value's raw bytes.
+type member struct {
+	key    string
+	rawKey []byte
+	val    []byte
+}
+
+// topMembers splits a JSON object into its top-level members without
+// decoding the values. It reports false for anything but a well-formed
+// object.
+func topMembers(b []byte) ([]member, bool) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i = skipWS(b, i+1)
+	var out []member
+	if i < len(b) && b[i] == '}' {
+		return out, skipWS(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return nil, false
+		}
+		kend, ok := skipString(b, i)
+		if !ok {
+			return nil, false
+		}
+		rawKey := b[i:kend]
+		var key string
+		if bytes.IndexByte(rawKey, '\\') < 0 {
+			key = string(rawKey[1 : len(rawKey)-1])
+		} else if json.Unmarshal(rawKey, &key) != nil {
+			return nil, false
+		}
+		i = skipWS(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		i = skipWS(b, i+1)
+		vend, ok := skipValue(b, i)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, member{key: key, rawKey: rawKey, val: b[i:vend]})
+		i = skipWS(b, vend)
+		if i >= len(b) {
+			return nil, false
+		}
+		if b[i] == '}' {
+			return out, skipWS(b, i+1) == len(b)
+		}
+		if b[i] != ',' {
+			return nil, false
+		}
+		i = skipWS(b, i+1)
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) (int, bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return 0, false
+}
+
+// skipValue returns the index after the JSON value starting at b[i].
+func skipValue(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, ok := skipString(b, j)
+				if !ok {
+					return 0, false
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, true
+				}
+			}
+		}
+		return 0, false
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	return j, j > i
+}
+
+// rawStringEquals reports whether the raw JSON value is the string s.
+func rawStringEquals(raw []byte, s string) bool {
+	if len(raw) < 2 || raw[0] != '"' {
+		return false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1:len(raw)-1]) == s
+	}
+	var got string
+	return json.Unmarshal(raw, &got) == nil && got == s
+}
+
+// appendJSONString appends s as a JSON string without HTML escaping.
+func appendJSONString(dst []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return append(dst, bytes.TrimRight(buf.Bytes(), "\n")...)
+}
