@@ -55,6 +55,8 @@ type Config struct {
 	Stores map[string]RPCStore
 	// Watch serves /v1/sync/watch and /v1/sync/ws; nil answers 503.
 	Watch Watch
+	// Jobs serves GET /v1/jobs/{id}/stream; nil answers 503.
+	Jobs JobStreams
 	// History serves snapshots, GC, canonical storage and maintenance;
 	// nil answers 503.
 	History History
@@ -170,6 +172,7 @@ func (s *Server) routes() {
 		{path: "/v1/sync/workspaces", name: "sync.workspaces", methods: get, auth: true, h: s.workspaces},
 
 		{path: "/v1/rpc/{call}", name: "rpc", methods: post, auth: true, rpc: true, h: s.rpc},
+		{path: "/v1/jobs/{id}/stream", name: "jobs.stream", methods: getOnly, auth: true, h: s.jobStream},
 
 		// Unknown paths: 401 without a token under /v1/, else 404.
 		{path: "/v1/", name: "other", auth: true, h: s.notFound},

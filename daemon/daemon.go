@@ -15,7 +15,9 @@ import (
 	"github.com/or3/syncd/engine"
 	"github.com/or3/syncd/identity"
 	"github.com/or3/syncd/intents"
+	"github.com/or3/syncd/jobs"
 	synclog "github.com/or3/syncd/log"
+	"github.com/or3/syncd/notifications"
 	"github.com/or3/syncd/watch"
 )
 
@@ -47,6 +49,9 @@ type Config struct {
 	// TuneLog, if set, adjusts the log's configuration (tests shrink the
 	// memtable).
 	TuneLog func(*synclog.Config)
+	// JobsMaxPerUser and JobsMaxGlobal bound the streaming background jobs
+	// of one user and of the region (0: 5 and 20).
+	JobsMaxPerUser, JobsMaxGlobal int
 	// History configures snapshot sessions, history GC and the maintenance
 	// loop (zero values take the engine's defaults: GC every hour, 30-day
 	// retention).
@@ -111,6 +116,10 @@ type Daemon struct {
 	// Folder routes every event type to the module that folds it; replay
 	// (log.Rebuild) and verification use it.
 	Folder *synclog.FolderMux
+
+	// Jobs and Notifications are the side modules' RPC stores.
+	Jobs          *jobs.Store
+	Notifications *notifications.Store
 
 	ln      net.Listener
 	serveCh chan error
@@ -192,6 +201,20 @@ func New(cfg Config) (d *Daemon, err error) {
 	}
 	d.Engine.SetReservations(intentReservations{d.Intents})
 
+	// 5c. Background jobs (admission, leases, streams) and notifications
+	//     (server-authored rows through the engine).
+	if d.Jobs, err = jobs.New(d.DB, jobs.Config{
+		Now:        d.Clock.Now,
+		Logger:     cfg.Logger,
+		MaxPerUser: cfg.JobsMaxPerUser,
+		MaxGlobal:  cfg.JobsMaxGlobal,
+	}); err != nil {
+		return nil, err
+	}
+	if d.Notifications, err = notifications.New(d.Engine, notifications.Config{Now: d.Clock.Now}); err != nil {
+		return nil, err
+	}
+
 	// 6. The fold of every event type, for replay: sync entries to the
 	//    engine, system events to the module owning their domain.
 	d.Folder = &synclog.FolderMux{Change: engine.FoldChange}
@@ -199,6 +222,7 @@ func New(cfg Config) (d *Daemon, err error) {
 	d.Folder.Handle("gc", engine.FoldSystem)
 	intents.Register(d.Folder)
 	d.Identity.Register(d.Folder) // user, account, ws, member, invite
+	d.Folder.Handle("job", jobs.Fold)
 
 	// 7. The watch hub: fans committed changes out to SSE and WebSocket
 	//    streams (after catching each up from the log). Its refusals are
@@ -214,7 +238,8 @@ func New(cfg Config) (d *Daemon, err error) {
 		Sync:    d.Engine,
 		History: d.Engine,
 		Intents: d.Intents,
-		Stores:  map[string]api.RPCStore{"auth": d.Identity},
+		Stores:  map[string]api.RPCStore{"auth": d.Identity, "jobs": d.Jobs, "notifications": d.Notifications},
+		Jobs:    d.Jobs,
 		Watch:   d.Hub,
 		Ready:   d.DB.Healthy,
 		Version: cfg.Version,

@@ -242,10 +242,10 @@ var settingsTable = []setting{
 	{name: "webhook-allow-private", env: "SYNCD_WEBHOOK_ALLOW_PRIVATE", def: "false", bool: true, unsupported: true,
 		help:  "allow webhook targets on private or loopback addresses",
 		apply: boolean(func(s *settings) *bool { return &s.WebhookAllowPrivate })},
-	{name: "jobs-max-per-user", env: "SYNCD_JOBS_MAX_PER_USER", def: "5", unsupported: true,
+	{name: "jobs-max-per-user", env: "SYNCD_JOBS_MAX_PER_USER", def: "5",
 		help:  "background jobs running at once per user",
 		apply: integer(1, func(s *settings) *int64 { return &s.JobsMaxPerUser })},
-	{name: "jobs-max-global", env: "SYNCD_JOBS_MAX_GLOBAL", def: "20", unsupported: true,
+	{name: "jobs-max-global", env: "SYNCD_JOBS_MAX_GLOBAL", def: "20",
 		help:  "background jobs running at once in this region",
 		apply: integer(1, func(s *settings) *int64 { return &s.JobsMaxGlobal })},
 }

@@ -163,10 +163,13 @@ func TestSettings_Unsupported(t *testing.T) {
 	}
 	got := s.unsupportedSet()
 	for _, name := range []string{"blob", "nats-url", "nats-listen", "nats-routes", "peer", "storage-quota-bytes",
-		"storage-max-file-bytes", "storage-mime-allow", "rate-limit", "webhook-allow-private", "jobs-max-per-user", "jobs-max-global"} {
+		"storage-max-file-bytes", "storage-mime-allow", "rate-limit", "webhook-allow-private"} {
 		if _, ok := got[name]; !ok {
 			t.Errorf("%s not reported as unsupported", name)
 		}
+	}
+	if _, ok := got["jobs-max-per-user"]; ok || s.JobsMaxPerUser != 2 || s.JobsMaxGlobal != 9 {
+		t.Errorf("job limits are supported: %v, %d %d", got, s.JobsMaxPerUser, s.JobsMaxGlobal)
 	}
 	if s.StorageQuotaBytes != 1<<30 || s.StorageMaxFileBytes != 10<<20 {
 		t.Errorf("sizes %d %d", s.StorageQuotaBytes, s.StorageMaxFileBytes)

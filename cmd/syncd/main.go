@@ -107,6 +107,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TestHooks:       s.TestHooks,
 		Version:         buildVersion(),
 		ShutdownTimeout: s.ShutdownTimeout,
+		JobsMaxPerUser:  int(s.JobsMaxPerUser),
+		JobsMaxGlobal:   int(s.JobsMaxGlobal),
 		Logger:          log,
 	})
 	if err != nil {

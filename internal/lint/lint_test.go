@@ -25,6 +25,9 @@ var rules = []rule{
 	{pkg: "bench/baseline", allowed: nil},
 	{pkg: "engine/...", allowed: []string{"crdt", "log", "syncerr", "engine/..."}},
 	{pkg: "identity/...", allowed: []string{"crdt", "log", "syncerr", "identity/..."}},
+	{pkg: "jobs/...", allowed: []string{"crdt", "log", "syncerr", "jobs/..."}},
+	// Notifications are server-authored sync ops: they write through the engine.
+	{pkg: "notifications/...", allowed: []string{"engine", "syncerr", "notifications/..."}},
 	{pkg: "intents/...", allowed: []string{"crdt", "log", "syncerr", "intents/..."}},
 	{pkg: "limits/...", allowed: []string{"log", "syncerr", "limits/..."}},
 	{pkg: "webhooks/...", allowed: []string{"log", "syncerr", "webhooks/..."}},
