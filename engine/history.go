@@ -453,7 +453,10 @@ func (e *Engine) WorkspaceIDs(ctx context.Context) ([]string, error) {
 			ids = append(ids, ws)
 		}
 	}
-	return ids, readErr(it.Error())
+	if err := it.Error(); err != nil {
+		return nil, readErr(err)
+	}
+	return ids, nil
 }
 
 // MaintenanceState is GET /v1/sync/maintenance (host-integration §1.2's

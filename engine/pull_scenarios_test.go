@@ -10,38 +10,21 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/syncerr"
 )
 
-// collectHistory simulates history GC, which is not implemented yet: in one
-// log.Batch it deletes ws's log entries at versions ≤ floor together with
-// their op_id index entries (model.md §4: the index lives as long as the
-// entries it points to) and records the floor in the counter, which is
-// what pull's retention rule reads.
+// collectHistory collects ws's history up to floor with the real GC: the
+// clock moves past a one-hour window, a fresh device cursor at floor pins
+// everything above it, and gc-change-log runs (it deletes the entries with
+// their op_id index entries and records the floor pull's retention rule
+// reads).
 func (h *harness) collectHistory(ws string, floor uint64) {
 	h.t.Helper()
-	vers, recs := h.logEntries(ws)
-	b := h.db.NewBatch()
-	defer b.Close()
-	for i, v := range vers {
-		if v > floor {
-			break
-		}
-		if err := b.Delete(synclog.ChangeKey(ws, v)); err != nil {
-			h.t.Fatal(err)
-		}
-		if idx, found := h.opIndex(recs[i].OpID); found && idx.Workspace == ws && idx.Version == v {
-			if err := b.Delete(synclog.OpIndexKey(recs[i].OpID)); err != nil {
-				h.t.Fatal(err)
-			}
-		}
-	}
-	if err := b.SetRecord(synclog.CounterKey(ws), &synclog.CounterRecord{Counter: h.counter(ws), Floor: floor}); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := h.db.Commit(context.Background(), b); err != nil {
-		h.t.Fatal(err)
+	h.age(MinRetentionSeconds)
+	h.setCursor(ws, "alice", "gc-floor", int64(floor))
+	h.gcLog(ws, MinRetentionSeconds)
+	if got := h.floor(ws); got != floor {
+		h.t.Fatalf("collectHistory: floor %d, want %d", got, floor)
 	}
 }
 
@@ -206,7 +189,7 @@ func TestPull_PayloadFidelity(t *testing.T) {
 	}
 }
 
-// Scenario 47. GC is simulated by collectHistory (see there).
+// Scenario 47.
 func TestPull_RetentionAfterGCPastCursor(t *testing.T) {
 	h := newHarness(t)
 	h.pushThreads("ws-1", 5)
@@ -230,7 +213,7 @@ func TestPull_RetentionAfterGCPastCursor(t *testing.T) {
 	wantApplied(t, res.Results[0], 6, true)
 }
 
-// Scenario 48. GC is simulated by collectHistory (see there).
+// Scenario 48.
 func TestPull_FullyCollectedLog(t *testing.T) {
 	h := newHarness(t)
 	h.pushThreads("ws-1", 5)
