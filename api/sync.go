@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/or3/syncd/engine"
 )
@@ -50,6 +53,27 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// The engine can encode the answer straight from the log (no Go values,
+	// no reflection); use it when the Sync has it.
+	if pj, ok := s.cfg.Sync.(pullJSONer); ok {
+		bufp := pullBufs.Get().(*[]byte)
+		out, err := pj.PullJSON(r.Context(), user, req, (*bufp)[:0])
+		if err != nil {
+			pullBufs.Put(bufp)
+			s.writeError(w, r, err)
+			return
+		}
+		out = append(out, '\n')
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(out)
+		if cap(out) <= 4<<20 {
+			*bufp = out
+			pullBufs.Put(bufp)
+		}
+		return
+	}
 	res, err := s.cfg.Sync.Pull(r.Context(), user, req)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -57,6 +81,13 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, res)
 }
+
+// pullJSONer is the optional fast path of Sync: the pull answer as JSON.
+type pullJSONer interface {
+	PullJSON(ctx context.Context, user string, req engine.PullRequest, dst []byte) ([]byte, error)
+}
+
+var pullBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // updateCursor is POST /v1/sync/update-cursor: {scope, deviceId, version}
 // → {ok:true}.

@@ -62,25 +62,8 @@ func Visible(c *Change, user string) bool {
 // Pull returns the changes of a workspace after a cursor (sync-contract
 // §3.4 with api.md's limit rule), read from the durable view.
 func (e *Engine) Pull(ctx context.Context, user string, req PullRequest) (PullResponse, error) {
-	ws, err := NormalizeScope(req.Scope)
+	ws, limit, filter, err := e.pullArgs(ctx, user, req)
 	if err != nil {
-		return PullResponse{}, err
-	}
-	limit := DefaultPullLimit
-	if req.Limit != nil {
-		limit = *req.Limit
-		if limit < 1 || limit > MaxPullLimit {
-			return PullResponse{}, syncerr.Validation("limit must be an integer between 1 and %d", MaxPullLimit)
-		}
-	}
-	if req.Cursor < 0 || req.Cursor > maxSafeInt {
-		return PullResponse{}, syncerr.Validation("cursor must be a safe integer >= 0")
-	}
-	tables, err := normalizeTables(req.Tables)
-	if err != nil {
-		return PullResponse{}, err
-	}
-	if _, err := e.authorize(ctx, ws, user, false); err != nil {
 		return PullResponse{}, err
 	}
 	v, err := e.view()
@@ -88,14 +71,39 @@ func (e *Engine) Pull(ctx context.Context, user string, req PullRequest) (PullRe
 		return PullResponse{}, err
 	}
 	defer v.Release()
-	var filter map[string]bool
+	return pullView(v, ws, user, uint64(req.Cursor), limit, filter)
+}
+
+// pullArgs validates a pull request and authorizes the read.
+func (e *Engine) pullArgs(ctx context.Context, user string, req PullRequest) (ws string, limit int, filter map[string]bool, err error) {
+	ws, err = NormalizeScope(req.Scope)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	limit = DefaultPullLimit
+	if req.Limit != nil {
+		limit = *req.Limit
+		if limit < 1 || limit > MaxPullLimit {
+			return "", 0, nil, syncerr.Validation("limit must be an integer between 1 and %d", MaxPullLimit)
+		}
+	}
+	if req.Cursor < 0 || req.Cursor > maxSafeInt {
+		return "", 0, nil, syncerr.Validation("cursor must be a safe integer >= 0")
+	}
+	tables, err := normalizeTables(req.Tables)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if _, err := e.authorize(ctx, ws, user, false); err != nil {
+		return "", 0, nil, err
+	}
 	if tables != nil {
 		filter = map[string]bool{}
 		for _, t := range tables {
 			filter[t] = true
 		}
 	}
-	return pullView(v, ws, user, uint64(req.Cursor), limit, filter)
+	return ws, limit, filter, nil
 }
 
 // pullView reads one pull window from a view. Retention and the window are

@@ -165,6 +165,22 @@ func (r *mpReader) skip() {
 func decodeChangeFast(data []byte, rec *ChangeRecord) bool {
 	buf := make([]byte, len(data))
 	copy(buf, data)
+	return decodeChangeAliased(buf, rec)
+}
+
+// DecodeChangeAliased decodes a ChangeRecord whose strings and payload
+// alias data: they are valid only as long as data is (for a Pebble
+// iterator's value, until the iterator moves). Readers that encode the
+// record at once (pull's JSON path) use it to skip every copy. A record it
+// cannot read is a *CorruptionError naming key.
+func DecodeChangeAliased(key, data []byte, rec *ChangeRecord) error {
+	if decodeChangeAliased(data, rec) {
+		return nil
+	}
+	return Decode(key, data, rec)
+}
+
+func decodeChangeAliased(buf []byte, rec *ChangeRecord) bool {
 	r := &mpReader{b: buf, ok: true}
 	n := r.arrayLen()
 	if !r.ok {
