@@ -71,7 +71,9 @@ func (f *fixture) mustReserve(hash string, size int64, opts ...func(*ReserveRequ
 	return in
 }
 
-func quota(q int64) func(*ReserveRequest) { return func(r *ReserveRequest) { r.WorkspaceQuotaBytes = &q } }
+func quota(q int64) func(*ReserveRequest) {
+	return func(r *ReserveRequest) { r.WorkspaceQuotaBytes = &q }
+}
 
 func hashN(n int) string { return fmt.Sprintf("sha256:%064x", n) }
 
