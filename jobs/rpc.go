@@ -327,7 +327,7 @@ func (o *obj) raw(k, alt string) json.RawMessage {
 // (1e3 is fine, 1.5 is not).
 func parseInt(r json.RawMessage) (int64, bool) {
 	var n json.Number
-	if json.Unmarshal(r, &n) != nil {
+	if t := bytes.TrimSpace(r); len(t) == 0 || t[0] == '"' || json.Unmarshal(t, &n) != nil {
 		return 0, false
 	}
 	if i, err := n.Int64(); err == nil {
