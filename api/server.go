@@ -62,6 +62,8 @@ type Config struct {
 	History History
 	// Intents serves /v1/sync/upload-intents/*; nil answers 503.
 	Intents Intents
+	// Storage serves /v1/storage/* and /v1/blobs/*; nil answers 404.
+	Storage Storage
 	// Ready reports whether the log accepts writes (nil = ready); /readyz
 	// answers 503 otherwise. Default: always ready.
 	Ready func() error
@@ -168,6 +170,10 @@ func (s *Server) routes() {
 		{path: "/v1/sync/upload-intents/reserve", name: "sync.upload-intents.reserve", methods: post, auth: true, h: s.uploadIntent("reserve")},
 		{path: "/v1/sync/upload-intents/consume", name: "sync.upload-intents.consume", methods: post, auth: true, h: s.uploadIntent("consume")},
 		{path: "/v1/sync/upload-intents/cancel", name: "sync.upload-intents.cancel", methods: post, auth: true, h: s.uploadIntent("cancel")},
+
+		{path: "/v1/storage/{op}", name: "storage", methods: post, auth: true, h: s.storageOp},
+		// The grant in the path is the capability: no bearer token.
+		{path: "/v1/blobs/{token}", name: "blobs", methods: []string{http.MethodGet, http.MethodHead, http.MethodPut}, h: s.blob},
 		{path: "/v1/sync/maintenance", name: "sync.maintenance", methods: get, auth: true, h: s.maintenance},
 		{path: "/v1/sync/workspaces", name: "sync.workspaces", methods: get, auth: true, h: s.workspaces},
 

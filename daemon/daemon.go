@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/or3/syncd/api"
+	"github.com/or3/syncd/blobs"
 	"github.com/or3/syncd/engine"
 	"github.com/or3/syncd/identity"
 	"github.com/or3/syncd/intents"
@@ -59,6 +60,15 @@ type Config struct {
 	// StorageQuotaBytes is the default workspace storage quota for upload
 	// intents when the host names none; 0 = no quota.
 	StorageQuotaBytes int64
+	// Blob is the blob backend: "fs" (the default, under DataDir/blobs) or
+	// s3://bucket?endpoint=host:port&secure=false (MinIO or any S3) with
+	// S3AccessKey / S3SecretKey.
+	Blob                     string
+	S3AccessKey, S3SecretKey string
+	// StorageMaxFileBytes caps one file (0: 100 MiB); StorageMimeAllow is
+	// the upload MIME allowlist (type/subtype, type/* or *; nil: OR3's).
+	StorageMaxFileBytes int64
+	StorageMimeAllow    []string
 }
 
 // HTTP server limits (the numbers): a slow client cannot hold a
@@ -110,6 +120,7 @@ type Daemon struct {
 	Identity *identity.Store
 	Engine   *engine.Engine
 	Intents  *intents.Store
+	Blobs    *blobs.Gateway
 	Hub      *watch.Hub
 	API      *api.Server
 	HTTP     *http.Server
@@ -215,6 +226,13 @@ func New(cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 
+	// 5d. Blob storage: the object store (files under the data dir, or
+	//     MinIO/S3) and the gateway in front of it, which reserves intents
+	//     with the intents module and writes file_meta through the engine.
+	if d.Blobs, err = newBlobs(cfg, d.DB, d.Engine, d.Intents, d.Clock.Now); err != nil {
+		return nil, err
+	}
+
 	// 6. The fold of every event type, for replay: sync entries to the
 	//    engine, system events to the module owning their domain.
 	d.Folder = &synclog.FolderMux{Change: engine.FoldChange}
@@ -223,6 +241,7 @@ func New(cfg Config) (d *Daemon, err error) {
 	intents.Register(d.Folder)
 	d.Identity.Register(d.Folder) // user, account, ws, member, invite
 	d.Folder.Handle("job", jobs.Fold)
+	d.Folder.Handle(blobs.Domain, blobs.Fold)
 
 	// 7. The watch hub: fans committed changes out to SSE and WebSocket
 	//    streams (after catching each up from the log). Its refusals are
@@ -238,6 +257,7 @@ func New(cfg Config) (d *Daemon, err error) {
 		Sync:    d.Engine,
 		History: d.Engine,
 		Intents: d.Intents,
+		Storage: d.Blobs,
 		Stores:  map[string]api.RPCStore{"auth": d.Identity, "jobs": d.Jobs, "notifications": d.Notifications},
 		Jobs:    d.Jobs,
 		Watch:   d.Hub,

@@ -10,6 +10,15 @@ cd "$(dirname "$0")/.."
 FUZZTIME="${FUZZTIME:-10s}"
 RACE="${RACE:-1}"
 
+# A MinIO server for the S3 tests (scripts/minio.sh: installed once, own
+# process, random loopback port, temp dir, stopped on exit). Tests that need
+# it fail in CI without it. A preset SYNCD_TEST_S3_ENDPOINT is used as is.
+source scripts/minio.sh
+trap stop_minio EXIT
+if [ -z "${SYNCD_TEST_S3_ENDPOINT:-}" ]; then
+  start_minio
+fi
+
 echo "== go vet"
 go vet ./...
 

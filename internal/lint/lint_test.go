@@ -36,6 +36,7 @@ var rules = []rule{
 	{pkg: "storage/fs", allowed: []string{"storage"}},
 	{pkg: "storage/s3", allowed: []string{"storage"}},
 	{pkg: "storage/storagetest", allowed: []string{"storage"}},
+	{pkg: "blobs/...", allowed: []string{"crdt", "log", "syncerr", "storage", "blobs/..."}},
 	{pkg: "watch/...", allowed: []string{"engine", "syncerr", "watch/..."}},
 	{pkg: "api/...", allowed: []string{"api/...", "syncerr", "watch", "crdt", "engine/...", "identity/...", "jobs/...", "limits/...", "webhooks/...", "notifications/...", "blobs/...", "admin/...", "storage", "intents/..."}},
 }

@@ -109,6 +109,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Secure:    cfg.Secure,
 		Region:    cfg.Region,
 		Transport: cfg.Transport,
+		// Lets Put send the object's SHA-256 as x-amz-checksum-sha256.
+		TrailingHeaders: true,
 	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1" // skips a GetBucketLocation round trip per presign

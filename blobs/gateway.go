@@ -1,0 +1,315 @@
+package blobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	synclog "github.com/or3/syncd/log"
+	"github.com/or3/syncd/storage"
+	"github.com/or3/syncd/syncerr"
+)
+
+// Gateway is the storage gateway.
+type Gateway struct {
+	cfg       Config
+	db        *synclog.DB
+	store     storage.Store
+	presigner storage.Presigner // nil for fs
+	log       *slog.Logger
+	allowAny  bool
+
+	// commitLocks serialize commits of one intent (striped by id), so two
+	// concurrent commits of it cannot both write file_meta.
+	commitLocks [64]sync.Mutex
+	// wsLocks: delete and GC of a workspace hold the write side, commits
+	// the read side (striped), so GC never removes an object a commit is
+	// reviving.
+	wsLocks [64]sync.RWMutex
+}
+
+// New returns a gateway.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, db: cfg.DB, store: cfg.Store, log: cfg.Logger.With("component", "blobs")}
+	g.presigner, _ = cfg.Store.(storage.Presigner)
+	g.allowAny = slices.Contains(cfg.MimeAllow, "*")
+	return g, nil
+}
+
+func stripe(s string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return int(h.Sum32() % 64)
+}
+
+// Call runs one storage operation ("presign-upload", "presign-download",
+// "commit", "delete", "gc") for user with the JSON body. The answer is
+// marshalled as the response; errors are *syncerr.Error.
+func (g *Gateway) Call(ctx context.Context, user, op string, body json.RawMessage) (any, error) {
+	if user == "" {
+		return nil, syncerr.Unauthorized("the X-Syncd-User header naming the acting user is required")
+	}
+	switch op {
+	case "presign-upload":
+		var req PresignUploadRequest
+		if err := decode(body, &req); err != nil {
+			return nil, err
+		}
+		return g.PresignUpload(ctx, user, req)
+	case "presign-download":
+		var req PresignDownloadRequest
+		if err := decode(body, &req); err != nil {
+			return nil, err
+		}
+		return g.PresignDownload(ctx, user, req)
+	case "commit":
+		var req CommitRequest
+		if err := decode(body, &req); err != nil {
+			return nil, syncerr.Validation("Invalid commit payload: %v", err)
+		}
+		return g.Commit(ctx, user, req)
+	case "delete":
+		var req DeleteRequest
+		if err := decode(body, &req); err != nil {
+			return nil, err
+		}
+		return g.Delete(ctx, user, req)
+	case "gc":
+		var req GCRequest
+		if err := decode(body, &req); err != nil {
+			return nil, syncerr.Validation("Invalid gc payload: %v", err)
+		}
+		return g.GC(ctx, user, req)
+	}
+	return nil, syncerr.NotFound("unknown storage operation %q", op)
+}
+
+// storeErr maps a blob-store failure: a store that cannot be reached is
+// 503 (the client retries; nothing was changed).
+func storeErr(err error) error {
+	if _, ok := syncerr.As(err); ok {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return syncerr.Unavailable(err, "object store did not answer in time")
+	}
+	return syncerr.Unavailable(err, "object store unavailable, retry later")
+}
+
+func (g *Gateway) view() (*synclog.View, error) {
+	v := g.db.View()
+	if v == nil {
+		return nil, syncerr.Unavailable(synclog.ErrUnhealthy, "storage unavailable, retry later")
+	}
+	return v, nil
+}
+
+// mimeAllowed reports whether the allowlist has mime, its "type/*" or "*".
+func (g *Gateway) mimeAllowed(mime string) bool {
+	if g.allowAny || slices.Contains(g.cfg.MimeAllow, mime) {
+		return true
+	}
+	if i := strings.IndexByte(mime, '/'); i > 0 {
+		return slices.Contains(g.cfg.MimeAllow, mime[:i]+"/*")
+	}
+	return false
+}
+
+func grantTTL(o optInt) (time.Duration, error) {
+	if !o.Set {
+		return DefaultGrantTTL, nil
+	}
+	if o.V < 1 {
+		return 0, syncerr.Validation("expiresInMs must be a positive integer")
+	}
+	return min(time.Duration(o.V)*time.Millisecond, MaxGrantTTL), nil
+}
+
+func dispositionOf(d string) (string, error) {
+	switch d {
+	case "", "inline", "attachment":
+		return d, nil
+	}
+	return "", syncerr.Validation("disposition must be inline or attachment")
+}
+
+// PresignUpload validates an upload, reserves its intent (or adopts one
+// reserved through the sync endpoints) and returns where to PUT the bytes.
+func (g *Gateway) PresignUpload(ctx context.Context, user string, req PresignUploadRequest) (PresignAnswer, error) {
+	ws, err := workspaceOf(req.WorkspaceID)
+	if err != nil {
+		return PresignAnswer{}, err
+	}
+	if err := g.cfg.Auth.Authorize(ctx, ws, user, true); err != nil {
+		return PresignAnswer{}, err
+	}
+	if !req.SizeBytes.Set || req.SizeBytes.V < 1 {
+		return PresignAnswer{}, syncerr.Validation("File size must be a positive integer")
+	}
+	size := req.SizeBytes.V
+	if size > g.cfg.MaxFileBytes {
+		return PresignAnswer{}, syncerr.Oversized("File size %d exceeds maximum allowed size of %d bytes", size, g.cfg.MaxFileBytes)
+	}
+	if len(req.Hash) > maxHashLen {
+		return PresignAnswer{}, syncerr.Validation("Invalid SHA-256 digest")
+	}
+	hash, ok := NormalizeHash(req.Hash)
+	if !ok {
+		return PresignAnswer{}, syncerr.Validation("Invalid SHA-256 digest")
+	}
+	mime := NormalizeMime(req.MimeType)
+	if mime == "" || len(mime) > maxMimeLen {
+		return PresignAnswer{}, syncerr.Validation("Invalid MIME type")
+	}
+	if !g.mimeAllowed(mime) {
+		return PresignAnswer{}, syncerr.UnsupportedMedia("MIME type %s not allowed", mime)
+	}
+	var quota *int64
+	if req.WorkspaceQuotaBytes.Set {
+		if req.WorkspaceQuotaBytes.V < 1 {
+			return PresignAnswer{}, syncerr.Validation("Invalid workspace quota")
+		}
+		quota = &req.WorkspaceQuotaBytes.V
+	}
+	ttl, err := grantTTL(req.ExpiresInMs)
+	if err != nil {
+		return PresignAnswer{}, err
+	}
+	disp, err := dispositionOf(req.Disposition)
+	if err != nil {
+		return PresignAnswer{}, err
+	}
+	now := g.cfg.Now()
+	key := StorageKey(ws, hash)
+	// The URL first: if the object store cannot presign, no intent is
+	// left reserved.
+	ans, err := g.uploadURL(ctx, key, size, mime, hash, ttl, now)
+	if err != nil {
+		return PresignAnswer{}, err
+	}
+	var in Intent
+	if id := strings.TrimSpace(req.IntentID); id != "" {
+		if in, err = g.cfg.Intents.Get(ctx, ws, id); err != nil {
+			return PresignAnswer{}, err
+		}
+		switch {
+		case in.UserID != user:
+			return PresignAnswer{}, syncerr.NotFound("Upload intent not found")
+		case in.Status != "active" || in.ExpiresAt <= now.Unix():
+			return PresignAnswer{}, syncerr.Conflict("Upload intent is not active")
+		case in.Hash != hash || in.MimeType != mime || in.SizeBytes != size:
+			return PresignAnswer{}, syncerr.Conflict("Upload metadata does not match intent")
+		}
+	} else {
+		in, err = g.cfg.Intents.Reserve(ctx, user, Reservation{
+			WorkspaceID: ws, Hash: hash, MimeType: mime, SizeBytes: size,
+			ExpiresAt: now.Add(IntentTTL).Unix(), WorkspaceQuotaBytes: quota,
+		})
+		if err != nil {
+			return PresignAnswer{}, err
+		}
+	}
+	ans.IntentID = in.IntentID
+	ans.IntentExpiresAt = in.ExpiresAt * 1000
+	ans.Disposition = disp
+	return ans, nil
+}
+
+func (g *Gateway) uploadURL(ctx context.Context, key string, size int64, mime, hash string, ttl time.Duration, now time.Time) (PresignAnswer, error) {
+	exp := now.Add(ttl)
+	ans := PresignAnswer{Method: http.MethodPut, StorageID: key, ExpiresAt: exp.UnixMilli(), Headers: map[string]string{"Content-Type": mime}}
+	if g.presigner != nil {
+		u, h, err := g.presigner.PresignPut(ctx, key, storage.PutOptions{Size: size, ContentType: mime, SHA256: digestOf(hash)}, ttl)
+		if err != nil {
+			return PresignAnswer{}, storeErr(err)
+		}
+		ans.URL = u
+		for k := range h {
+			ans.Headers[k] = h.Get(k)
+		}
+		return ans, nil
+	}
+	gr := Grant{Op: OpPut, ExpiresAtMs: exp.UnixMilli(), Size: size, Key: key, ContentType: mime}
+	copy(gr.SHA256[:], digestOf(hash))
+	tok, err := EncodeGrant(g.cfg.GrantKey, gr)
+	if err != nil {
+		return PresignAnswer{}, syncerr.Internal(err, "grant")
+	}
+	ans.URL = g.cfg.BlobPath + tok
+	return ans, nil
+}
+
+// PresignDownload returns where to GET a live file of the workspace (read
+// role); 404 when its metadata or its object is missing.
+func (g *Gateway) PresignDownload(ctx context.Context, user string, req PresignDownloadRequest) (PresignAnswer, error) {
+	ws, err := workspaceOf(req.WorkspaceID)
+	if err != nil {
+		return PresignAnswer{}, err
+	}
+	if err := g.cfg.Auth.Authorize(ctx, ws, user, false); err != nil {
+		return PresignAnswer{}, err
+	}
+	if len(req.Hash) > maxHashLen {
+		return PresignAnswer{}, syncerr.Validation("Invalid SHA-256 digest")
+	}
+	hash, ok := NormalizeHash(req.Hash)
+	if !ok {
+		return PresignAnswer{}, syncerr.Validation("Invalid SHA-256 digest")
+	}
+	ttl, err := grantTTL(req.ExpiresInMs)
+	if err != nil {
+		return PresignAnswer{}, err
+	}
+	disp, err := dispositionOf(req.Disposition)
+	if err != nil {
+		return PresignAnswer{}, err
+	}
+	key := StorageKey(ws, hash)
+	if req.StorageID != "" && req.StorageID != key {
+		return PresignAnswer{}, syncerr.NotFound("File not found")
+	}
+	v, err := g.view()
+	if err != nil {
+		return PresignAnswer{}, err
+	}
+	row, found, err := findFileRow(v, ws, hash, strings.TrimSpace(req.Hash))
+	v.Release()
+	if err != nil {
+		return PresignAnswer{}, syncerr.Internal(err, "read file_meta")
+	}
+	if !found || !row.Live {
+		return PresignAnswer{}, syncerr.NotFound("File not found")
+	}
+	obj, err := g.store.Stat(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return PresignAnswer{}, syncerr.NotFound("File not found")
+	} else if err != nil {
+		return PresignAnswer{}, storeErr(err)
+	}
+	now := g.cfg.Now()
+	exp := now.Add(ttl)
+	ans := PresignAnswer{Method: http.MethodGet, StorageID: key, ExpiresAt: exp.UnixMilli(), Disposition: disp}
+	if g.presigner != nil {
+		if ans.URL, err = g.presigner.PresignGet(ctx, key, ttl, disp); err != nil {
+			return PresignAnswer{}, storeErr(err)
+		}
+		return ans, nil
+	}
+	gr := Grant{Op: OpGet, ExpiresAtMs: exp.UnixMilli(), Size: obj.Size, Key: key, ContentType: obj.ContentType, Disposition: disp}
+	tok, err := EncodeGrant(g.cfg.GrantKey, gr)
+	if err != nil {
+		return PresignAnswer{}, syncerr.Internal(err, "grant")
+	}
+	ans.URL = g.cfg.BlobPath + tok
+	return ans, nil
+}
