@@ -562,6 +562,7 @@ func usage(w io.Writer) {
 Usage:
   syncd [serve] [flags]   start the server (the default sub-command)
   syncd version           print the build version
+  syncd bench --out DIR   benchmark: OR3-shaped load on a child syncd, report in DIR
 
 Every flag has an env form; a config file of "key = value" lines (keys are
 the flag names) is optional. Precedence: flag > env > config file > default.

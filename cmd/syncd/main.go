@@ -40,7 +40,7 @@ func main() {
 // signal) starts the graceful shutdown; stopSignals, called then, restores
 // the default signal behaviour so a second Ctrl-C kills at once.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, stopSignals func()) int {
-	// 1. The sub-command: serve (the default) or version.
+	// 1. The sub-command: serve (the default), version or bench.
 	if len(args) > 0 {
 		switch args[0] {
 		case "serve":
@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case "help":
 			usage(stdout)
 			return 0
+		case "bench":
+			return runBench(ctx, args[1:], stdout, stderr)
 		}
 	}
 

@@ -23,6 +23,7 @@ var rules = []rule{
 	{pkg: "syncerr", allowed: nil},
 	{pkg: "log", allowed: nil},
 	{pkg: "bench/baseline", allowed: nil},
+	{pkg: "bench", allowed: []string{"bench/baseline", "engine", "log"}},
 	{pkg: "engine/...", allowed: []string{"crdt", "log", "syncerr", "engine/..."}},
 	{pkg: "identity/...", allowed: []string{"crdt", "log", "syncerr", "identity/..."}},
 	{pkg: "jobs/...", allowed: []string{"crdt", "log", "syncerr", "jobs/..."}},

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/or3/syncd/bench"
+)
+
+// runBench is `syncd bench`: the benchmark harness of package bench. It
+// starts this same binary as the syncd under test (or targets --url) and
+// writes the report into --out. Exit status: 0 for a complete report
+// (whatever the targets say: timings are not failures), 1 for a partial
+// one or a failed correctness check, 2 for bad flags.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("syncd bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg        bench.Config
+		recovery   string
+		quick      = fs.Bool("quick", false, "small sizes for CI (about 1.5 minutes)")
+		noProgress = fs.Bool("no-progress", false, "no progress bar")
+	)
+	fs.StringVar(&cfg.Out, "out", "", "report directory (report.md, report.json, charts); required")
+	fs.StringVar(&cfg.URL, "url", "", "benchmark a running syncd at this base URL instead of starting one")
+	fs.StringVar(&cfg.Token, "token", os.Getenv("SYNCD_TOKEN"), "service token of the --url daemon (env SYNCD_TOKEN)")
+	fs.IntVar(&cfg.PID, "pid", 0, "process id of the --url daemon, for its RSS figures (same machine)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "where the child syncd's data and the baselines' scratch files go (default: the temp dir)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 4m quick, 90m full)")
+	fs.StringVar(&recovery, "recovery-entries", "", "comma-separated log sizes for crash recovery (default 1000000,10000000; quick 50000)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: syncd bench --out DIR [--quick] [--url URL --token T [--pid N]] [flags]\n\n"+
+			"Runs OR3-shaped HTTP workloads against a syncd in another process and writes a report\n"+
+			"(figures beside same-run baselines, targets, correctness checks, charts) into DIR.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "syncd bench: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		fs.Usage()
+		return 2
+	}
+	cfg.Quick = *quick
+	if recovery != "" {
+		sz := bench.FullSizes()
+		if cfg.Quick {
+			sz = bench.QuickSizes()
+		}
+		sz.RecoveryEntries = nil
+		for _, part := range strings.Split(recovery, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(part))
+			if err != nil || n < 1 {
+				fmt.Fprintf(stderr, "syncd bench: --recovery-entries: %q is not a positive count\n", part)
+				return 2
+			}
+			sz.RecoveryEntries = append(sz.RecoveryEntries, n)
+		}
+		cfg.Sizes = &sz
+	}
+	if cfg.URL == "" {
+		bin, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(stderr, "syncd bench: cannot find this binary to start syncd: %v\n", err)
+			return 1
+		}
+		cfg.Bin = bin
+	}
+	cfg.Command = "syncd bench " + strings.Join(redactToken(args), " ")
+	if !*noProgress {
+		cfg.Progress = stderr
+	}
+	cfg.Log = stderr
+	start := time.Now()
+	rep, err := bench.Run(ctx, cfg)
+	if rep != nil && cfg.Out != "" {
+		fmt.Fprintf(stdout, "syncd bench: report written to %s/report.md (%s)\n", cfg.Out, time.Since(start).Round(time.Second))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "syncd bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// redactToken hides the value of --token in the command line the report
+// shows.
+func redactToken(args []string) []string {
+	out := append([]string(nil), args...)
+	for i, a := range out {
+		switch {
+		case a == "--token" || a == "-token":
+			if i+1 < len(out) {
+				out[i+1] = "…"
+			}
+		case strings.HasPrefix(a, "--token=") || strings.HasPrefix(a, "-token="):
+			out[i] = a[:strings.Index(a, "=")+1] + "…"
+		}
+	}
+	return out
+}
