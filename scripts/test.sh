@@ -32,6 +32,14 @@ if [ "$RACE" = "1" ]; then
   go test -count=1 -run 'Memory' ./watch/
 fi
 
+echo "== syncd bench --quick"
+# The benchmark harness end to end against a child syncd: it fails on a
+# PARTIAL report or a failed correctness check, never on a timing.
+benchout=$(mktemp -d)
+go run ./cmd/syncd bench --quick --no-progress --out "$benchout"
+SYNCD_BENCH_REPORT_DIR="$benchout" go test -count=1 -run 'TestReport_QuickRun' ./bench/
+rm -rf "$benchout"
+
 if [ "$FUZZTIME" != "0" ]; then
   echo "== fuzz ($FUZZTIME each)"
   for pkg in $(go list ./...); do
