@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -228,4 +229,32 @@ func decodeJSON(t *testing.T, b []byte) map[string]any {
 		t.Fatalf("%v: %s", err, b)
 	}
 	return m
+}
+
+func methodNames() []string {
+	out := make([]string, 0, len(rpcMethods))
+	for k := range rpcMethods {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// newFixtureF is newFixture for fuzz targets.
+func newFixtureF(f *testing.F) *fixture {
+	fx := &fixture{dir: f.TempDir(), clock: newTestClock(), ctx: context.Background()}
+	fx.cfg = Config{EncryptionKey: testKey, AllowPrivate: true, Logger: quiet, DeliveryTimeout: time.Second}
+	db, err := synclog.Open(synclog.Config{Dir: fx.dir, Logger: quiet, MemTableSize: 4 << 20})
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg := fx.cfg
+	cfg.DB, cfg.Now = db, fx.clock.Now
+	s, err := Open(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fx.db, fx.s = db, s
+	f.Cleanup(func() { s.Close(); db.Close() })
+	return fx
 }
