@@ -14,11 +14,11 @@ var errUnprovable = errors.New("blobs: unable to prove file is unreferenced")
 
 // fileRow is a file_meta row as the gateway reads it.
 type fileRow struct {
-	PK      string
-	Live    bool
+	PK   string
+	Live bool
 	// Tombstoned: the winner is a delete (not a soft-deleted put).
 	Tombstoned bool
-	Payload map[string]any
+	Payload    map[string]any
 	// DeletedAtMs is when the row stopped being live (the winning delete's
 	// receipt time, or the soft delete's: payload deleted_at in seconds,
 	// else the receipt time of that put).
@@ -35,7 +35,7 @@ func readFileRow(r synclog.Reader, ws, pk string) (fileRow, bool, error) {
 	fr := fileRow{PK: pk}
 	if row.HasPut && len(row.Payload) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(row.Payload))
-		dec.UseNumber() // keep numbers exactly as stored when the row is rewritten
+		dec.UseNumber()             // keep numbers exactly as stored when the row is rewritten
 		_ = dec.Decode(&fr.Payload) // written through the engine: an object
 	}
 	switch {
