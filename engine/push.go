@@ -142,8 +142,8 @@ func (e *Engine) pushOne(b *synclog.Batch, ws, user string, ops []PendingOp, g *
 	owner := ""
 	if op.TableName == tableNotifications {
 		if op.Operation == "put" {
-			if uid, ok := info.fields["user_id"]; ok && uid != nil {
-				if s, isStr := uid.(string); !isStr || s != user {
+			if uid, ok := info.fields["user_id"]; ok && string(uid) != "null" {
+				if s, isStr := jsonString(uid); !isStr || s != user {
 					return fail(syncerr.CodeUnauthorized, "Forbidden: notification owner mismatch")
 				}
 			}

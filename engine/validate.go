@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -158,7 +159,7 @@ func perOp(code, format string, args ...any) *opError {
 // payloadInfo is what validation learns about a put payload.
 type payloadInfo struct {
 	compact     []byte         // compacted payload, nil when absent or null
-	fields      map[string]any // top-level fields (values decoded with UseNumber); nil when absent
+	fields      map[string][]byte // raw values of the interesting top-level fields; nil when absent
 	softDeleted bool
 }
 
@@ -207,40 +208,90 @@ func validateOp(ws string, op *PendingOp) (*payloadInfo, *opError) {
 	}
 	info.fields = fields
 	if d, ok := fields["deleted"]; ok {
-		b, isBool := d.(bool)
-		if !isBool {
+		switch string(d) {
+		case "true":
+			info.softDeleted = op.Operation == "put"
+		case "false":
+		default:
 			return nil, perOp(syncerr.CodeValidation, "'deleted' must be a boolean")
 		}
-		info.softDeleted = b && op.Operation == "put"
 	}
 	if _, ok := fields["_id"]; ok {
 		return nil, perOp(syncerr.CodeValidation, "'_id' is immutable")
 	}
 	if w, ok := fields["workspace_id"]; ok {
-		if s, isStr := w.(string); !isStr || s != ws {
+		if s, isStr := jsonString(w); !isStr || s != ws {
 			return nil, perOp(syncerr.CodeValidation, "'workspace_id' is immutable")
 		}
 	}
 	pkField := PKField(op.TableName)
 	if v, ok := fields[pkField]; ok {
-		if s, isStr := v.(string); !isStr || s != op.PK {
+		if s, isStr := jsonString(v); !isStr || s != op.PK {
 			return nil, perOp(syncerr.CodeValidation, "'%s' must match operation pk", pkField)
 		}
 	}
 	return info, nil
 }
 
-// topLevelFields decodes the top-level members of a JSON object. Nested
-// values are decoded too (json.Number for numbers); payloads are bounded
-// at 256 KiB and their nesting was bounded by the fingerprint.
-func topLevelFields(obj []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
+// interestingFields are the top-level payload fields validation and
+// ownership look at; topLevelFields returns only these.
+var interestingFields = map[string]bool{"deleted": true, "_id": true, "workspace_id": true, "id": true, "hash": true, "user_id": true}
+
+// topLevelFields returns the raw JSON values of the interesting top-level
+// members of obj, which must be a compacted, valid JSON object (validateOp
+// ran json.Compact on it). It scans with snapshot.go's skipString and
+// skipValue instead of decoding: a 1 KiB message
+// payload costs a pass over its bytes, not a map of every field.
+func topLevelFields(obj []byte) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	if len(obj) < 2 || obj[0] != '{' {
+		return nil, errNotObject
 	}
-	return m, nil
+	i := 1
+	for i < len(obj) && obj[i] != '}' {
+		if obj[i] != '"' {
+			return nil, errNotObject
+		}
+		kEnd, ok := skipString(obj, i)
+		if !ok || kEnd >= len(obj) || obj[kEnd] != ':' {
+			return nil, errNotObject
+		}
+		rawKey := obj[i:kEnd]
+		vStart := kEnd + 1
+		vEnd, ok := skipValue(obj, vStart)
+		if !ok {
+			return nil, errNotObject
+		}
+		key, ok := jsonString(rawKey)
+		if !ok {
+			return nil, errNotObject
+		}
+		if interestingFields[key] {
+			out[key] = obj[vStart:vEnd]
+		}
+		i = vEnd
+		if i < len(obj) && obj[i] == ',' {
+			i++
+		}
+	}
+	return out, nil
+}
+
+var errNotObject = errors.New("not a JSON object")
+
+// jsonString decodes a raw JSON string value.
+func jsonString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // safeNonNegInt reports whether n is an integer in [0, 2^53-1].
