@@ -127,7 +127,7 @@ func decodeCanonCursor(s, kind, hash string) (canonCursor, error) {
 	if len(s) > MaxCanonicalCursor {
 		return c, bad
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return c, bad
 	}
