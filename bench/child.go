@@ -209,3 +209,32 @@ func (t *tailBuffer) tail(n int) string {
 	from := max(len(t.lines)-n, 0)
 	return strings.Join(t.lines[from:], "\n")
 }
+
+// cpuTime returns the user+system CPU time process pid has used, from
+// /proc/<pid>/stat (clock ticks of 1/100 s, as on every Linux the harness
+// targets).
+func cpuTime(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, errors.New("no pid")
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after ')' are fixed.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,10 +117,14 @@ func (r *run) load(ctx context.Context, wss []*wsState, clients, batch int, d ti
 // baseline with the same keys and bytes per fsync.
 func (r *run) pushCell(ctx context.Context, batch, clients int) error {
 	m0, merr := r.cl.metrics(ctx)
+	srv0, serr0 := cpuTime(r.pid)
+	own0, oerr0 := cpuTime(os.Getpid())
 	ops, reqs, elapsed, lat, err := r.load(ctx, r.wss, clients, batch, r.sz.Cell)
 	if err != nil {
 		return err
 	}
+	srv1, serr1 := cpuTime(r.pid)
+	own1, oerr1 := cpuTime(os.Getpid())
 	m1, merr1 := r.cl.metrics(ctx)
 	name := fmt.Sprintf("push batch=%d clients=%d", batch, clients)
 	measured := float64(ops) / elapsed.Seconds()
@@ -133,6 +138,11 @@ func (r *run) pushCell(ctx context.Context, batch, clients int) error {
 	bytes := m1["syncd_log_group_commit_bytes_sum"] - m0["syncd_log_group_commit_bytes_sum"]
 	fig := Figure{Section: "push (HTTP)", Name: name, Unit: "ops/s", Value: measured,
 		Note: fmt.Sprintf("%d ops in %d requests, %s; request %s", ops, reqs, elapsed.Round(time.Millisecond), lat)}
+	if errors.Join(serr0, serr1, oerr0, oerr1) == nil {
+		// Both processes share the machine's cores: say who used them.
+		fig.Note += fmt.Sprintf("; CPU: syncd %.0f%%, load client %.0f%% (of one core)",
+			100*(srv1-srv0).Seconds()/elapsed.Seconds(), 100*(own1-own0).Seconds()/elapsed.Seconds())
+	}
 	if batch == 100 && clients == 8 {
 		fig.Target = pushTarget
 		r.httpPush100x8 = measured
@@ -154,7 +164,10 @@ func (r *run) pushCell(ctx context.Context, batch, clients int) error {
 	}
 	fig.Baseline = raw.OpsPerSec() / keysPerOp
 	fig.BaselineName = fmt.Sprintf("raw Pebble synced %d keys × %d B per fsync ÷ %d keys/op", shape.KeysPerCommit, shape.ValueBytes, keysPerOp)
-	fig.Note += fmt.Sprintf("; %.1f requests per fsync", float64(reqs)/groups)
+	fig.Note += fmt.Sprintf("; %.1f requests per group commit", float64(reqs)/groups)
+	if secs := m1["syncd_log_fsync_seconds_sum"] - m0["syncd_log_fsync_seconds_sum"]; secs > 0 {
+		fig.Note += fmt.Sprintf(", mean commit (fsync included) %s", time.Duration(secs/groups*float64(time.Second)).Round(10*time.Microsecond))
+	}
 	r.rep.Add(fig)
 	if batch == 1 {
 		if lb, ok := r.loopback[clients]; ok {

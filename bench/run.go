@@ -335,6 +335,9 @@ func (r *run) step(ctx context.Context, s step) {
 	defer cancel()
 	t := time.Now()
 	err := s.fn(sctx)
+	if r.bar != nil && r.cfg.Progress == r.logw {
+		_ = r.bar.Clear() // the log line replaces the bar, which redraws after
+	}
 	fmt.Fprintf(r.logw, "bench: %-34s %8s", s.name, time.Since(t).Round(time.Millisecond))
 	if err != nil {
 		fmt.Fprintf(r.logw, "  FAILED: %v", err)

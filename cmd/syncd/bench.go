@@ -25,6 +25,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var (
 		cfg        bench.Config
 		recovery   string
+		cell       time.Duration
+		pullBehind int
+		watchers   int
 		quick      = fs.Bool("quick", false, "small sizes for CI (about 1.5 minutes)")
 		noProgress = fs.Bool("no-progress", false, "no progress bar")
 	)
@@ -34,6 +37,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.PID, "pid", 0, "process id of the --url daemon, for its RSS figures (same machine)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "where the child syncd's data and the baselines' scratch files go (default: the temp dir)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 4m quick, 90m full)")
+	fs.DurationVar(&cell, "cell", 0, "duration of each push-throughput cell (default 1.5s quick, 20s full)")
+	fs.IntVar(&pullBehind, "pull-behind", 0, "changes the catch-up client is behind (default 20000 quick, 1000000 full)")
+	fs.IntVar(&watchers, "idle-watchers", 0, "idle SSE watchers for the RSS figure (default 2000 quick, 10000 full)")
 	fs.StringVar(&recovery, "recovery-entries", "", "comma-separated log sizes for crash recovery (default 1000000,10000000; quick 50000)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: syncd bench --out DIR [--quick] [--url URL --token T [--pid N]] [flags]\n\n"+
@@ -53,11 +59,30 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	cfg.Quick = *quick
-	if recovery != "" {
-		sz := bench.FullSizes()
-		if cfg.Quick {
-			sz = bench.QuickSizes()
+	sz := bench.FullSizes()
+	if cfg.Quick {
+		sz = bench.QuickSizes()
+	}
+	custom := false
+	for _, o := range []struct {
+		set   bool
+		apply func()
+	}{
+		{cell > 0, func() { sz.Cell = cell }},
+		{pullBehind > 0, func() { sz.PullBehind = pullBehind }},
+		{watchers > 0, func() { sz.IdleWatchers = watchers }},
+	} {
+		if o.set {
+			o.apply()
+			custom = true
 		}
+	}
+	if cell < 0 || pullBehind < 0 || watchers < 0 {
+		fmt.Fprintln(stderr, "syncd bench: --cell, --pull-behind and --idle-watchers must be positive")
+		return 2
+	}
+	if recovery != "" {
+		custom = true
 		sz.RecoveryEntries = nil
 		for _, part := range strings.Split(recovery, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(part))
@@ -67,6 +92,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			sz.RecoveryEntries = append(sz.RecoveryEntries, n)
 		}
+	}
+	if custom {
 		cfg.Sizes = &sz
 	}
 	if cfg.URL == "" {
