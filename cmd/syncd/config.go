@@ -162,7 +162,7 @@ var settingsTable = []setting{
 		}},
 
 	// --- settings whose features do not exist yet ---
-	{name: "blob", env: "SYNCD_BLOB", def: "fs", unsupported: true,
+	{name: "blob", env: "SYNCD_BLOB", def: "fs",
 		help: "blob backend: fs, or s3://bucket?endpoint=host:port&secure=false",
 		apply: func(s *settings, v string) error {
 			if err := checkBlob(v); err != nil {
@@ -213,13 +213,13 @@ var settingsTable = []setting{
 			s.Peers = append(s.Peers, v)
 			return nil
 		}},
-	{name: "storage-quota-bytes", env: "SYNCD_STORAGE_QUOTA_BYTES", def: "0", unsupported: true,
+	{name: "storage-quota-bytes", env: "SYNCD_STORAGE_QUOTA_BYTES", def: "0",
 		help:  "default workspace storage quota in bytes (0: none unless the host passes one)",
 		apply: integer(0, func(s *settings) *int64 { return &s.StorageQuotaBytes })},
-	{name: "storage-max-file-bytes", env: "SYNCD_STORAGE_MAX_FILE_BYTES", def: "104857600", unsupported: true,
+	{name: "storage-max-file-bytes", env: "SYNCD_STORAGE_MAX_FILE_BYTES", def: "104857600",
 		help:  "largest file accepted, in bytes",
 		apply: integer(1, func(s *settings) *int64 { return &s.StorageMaxFileBytes })},
-	{name: "storage-mime-allow", env: "SYNCD_STORAGE_MIME_ALLOW", unsupported: true,
+	{name: "storage-mime-allow", env: "SYNCD_STORAGE_MIME_ALLOW",
 		help: "comma-separated MIME types allowed for upload (type/subtype or type/*; default: the OR3 allowlist)",
 		apply: func(s *settings, v string) error {
 			for _, m := range splitList(v) {

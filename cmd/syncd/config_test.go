@@ -162,10 +162,14 @@ func TestSettings_Unsupported(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := s.unsupportedSet()
-	for _, name := range []string{"blob", "nats-url", "nats-listen", "nats-routes", "peer", "storage-quota-bytes",
-		"storage-max-file-bytes", "storage-mime-allow", "rate-limit", "webhook-allow-private"} {
+	for _, name := range []string{"nats-url", "nats-listen", "nats-routes", "peer", "rate-limit", "webhook-allow-private"} {
 		if _, ok := got[name]; !ok {
 			t.Errorf("%s not reported as unsupported", name)
+		}
+	}
+	for _, name := range []string{"blob", "storage-quota-bytes", "storage-max-file-bytes", "storage-mime-allow"} {
+		if _, ok := got[name]; ok {
+			t.Errorf("%s (blob storage exists) reported as unsupported", name)
 		}
 	}
 	if _, ok := got["jobs-max-per-user"]; ok || s.JobsMaxPerUser != 2 || s.JobsMaxGlobal != 9 {

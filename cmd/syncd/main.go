@@ -111,7 +111,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ShutdownTimeout: s.ShutdownTimeout,
 		JobsMaxPerUser:  int(s.JobsMaxPerUser),
 		JobsMaxGlobal:   int(s.JobsMaxGlobal),
-		Logger:          log,
+		// Blob storage: the backend, its S3 credentials and the limits.
+		Blob:                s.Blob,
+		S3AccessKey:         s.S3AccessKey,
+		S3SecretKey:         s.S3SecretKey,
+		StorageQuotaBytes:   s.StorageQuotaBytes,
+		StorageMaxFileBytes: s.StorageMaxFileBytes,
+		StorageMimeAllow:    splitList(s.StorageMIMEAllow),
+		Logger:              log,
 	})
 	if err != nil {
 		log.Error("cannot start", "err", err)
