@@ -60,4 +60,3 @@ func skipValue(b []byte, i int) (int, bool) {
 	}
 	return j, j > i
 }
-

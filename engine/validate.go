@@ -2,8 +2,8 @@ package engine
 
 import (
 	"bytes"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -158,7 +158,7 @@ func perOp(code, format string, args ...any) *opError {
 
 // payloadInfo is what validation learns about a put payload.
 type payloadInfo struct {
-	compact     []byte         // compacted payload, nil when absent or null
+	compact     []byte            // compacted payload, nil when absent or null
 	fields      map[string][]byte // raw values of the interesting top-level fields; nil when absent
 	softDeleted bool
 }
