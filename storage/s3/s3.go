@@ -53,6 +53,9 @@ type Config struct {
 	// Transport, if set, replaces the HTTP transport (tests inject
 	// faults).
 	Transport http.RoundTripper
+	// MaxRetries bounds minio-go's retries of one request (default 3, not
+	// minio-go's 10), so an outage answers 503 in about a second.
+	MaxRetries int
 }
 
 // ParseURL parses the --blob form
@@ -111,6 +114,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Transport: cfg.Transport,
 		// Lets Put send the object's SHA-256 as x-amz-checksum-sha256.
 		TrailingHeaders: true,
+		MaxRetries:      cfg.MaxRetries,
+	}
+	if opts.MaxRetries <= 0 {
+		opts.MaxRetries = 3
 	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1" // skips a GetBucketLocation round trip per presign
