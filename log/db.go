@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -122,6 +123,11 @@ func PebbleOptions(cfg Config) *pebble.Options {
 	opts.EnsureDefaults()
 	for i := range opts.Levels {
 		opts.Levels[i].BlockSize = 32 << 10
+		// Bloom filters make the point reads of every push (op_id index and
+		// row lookups, mostly misses for new keys) skip sstables that cannot
+		// hold the key; Pebble has none by default.
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		opts.Levels[i].FilterType = pebble.TableFilter
 	}
 	if cfg.Tune != nil {
 		cfg.Tune(opts)
