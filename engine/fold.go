@@ -26,6 +26,19 @@ func FoldChange(b *synclog.Batch, ws string, v uint64, rec *synclog.ChangeRecord
 }
 
 func foldChange(b *synclog.Batch, ws string, v uint64, rec *synclog.ChangeRecord) (foldOutcome, error) {
+	return foldChangeKnown(b, ws, v, rec, nil)
+}
+
+// known is what the push path has already read through the same batch for
+// this op, so the fold need not read it again: the row (found or not) and
+// that the op_id is not in the index. Replay passes nil.
+type known struct {
+	row      *synclog.RowRecord
+	rowFound bool
+	noIndex  bool
+}
+
+func foldChangeKnown(b *synclog.Batch, ws string, v uint64, rec *synclog.ChangeRecord, k *known) (foldOutcome, error) {
 	var out foldOutcome
 	// Counter: the highest version allocated.
 	var ctr synclog.CounterRecord
@@ -41,9 +54,14 @@ func foldChange(b *synclog.Batch, ws string, v uint64, rec *synclog.ChangeRecord
 	}
 	// op_id index: the first entry of an opId keeps it.
 	ikey := synclog.OpIndexKey(rec.OpID)
-	if existing, err := b.Get(ikey); err != nil {
-		return out, err
-	} else if existing == nil {
+	var existing []byte
+	if k == nil || !k.noIndex {
+		var err error
+		if existing, err = b.Get(ikey); err != nil {
+			return out, err
+		}
+	}
+	if existing == nil {
 		if err := b.SetRecord(ikey, &synclog.OpIndexRecord{Workspace: ws, Version: v, Fingerprint: rec.Fingerprint}); err != nil {
 			return out, err
 		}
@@ -51,9 +69,14 @@ func foldChange(b *synclog.Batch, ws string, v uint64, rec *synclog.ChangeRecord
 	// The register.
 	rkey := synclog.RowKey(ws, rec.Table, rec.PK)
 	var row synclog.RowRecord
-	found, err := synclog.GetRecord(b, rkey, &row)
-	if err != nil {
-		return out, err
+	var found bool
+	if k != nil && k.row != nil {
+		row, found = *k.row, k.rowFound
+	} else {
+		var err error
+		if found, err = synclog.GetRecord(b, rkey, &row); err != nil {
+			return out, err
+		}
 	}
 	before := entityOf(&row, found)
 	op := crdt.Op{Rev: revOf(rec)}
@@ -176,18 +199,14 @@ func rowDeleted(row *synclog.RowRecord) bool {
 	return row.SoftDel
 }
 
-// softDeleted reports whether a put payload says deleted:true.
+// softDeleted reports whether a put payload says deleted:true at its top
+// level.
 func softDeleted(payload []byte) bool {
 	if len(payload) == 0 || !bytes.Contains(payload, []byte(`"deleted"`)) {
 		return false
 	}
-	var p struct {
-		Deleted json.RawMessage `json:"deleted"`
-	}
-	if json.Unmarshal(payload, &p) != nil {
-		return false
-	}
-	return bytes.Equal(bytes.TrimSpace(p.Deleted), []byte("true"))
+	fields, err := topLevelFields(payload)
+	return err == nil && string(fields["deleted"]) == "true"
 }
 
 // payloadString returns a top-level string field of a payload, or "".

@@ -203,7 +203,9 @@ func (e *Engine) pushOne(b *synclog.Batch, ws, user string, ops []PendingOp, g *
 	if err := b.AppendEvent(synclog.ChangeKey(ws, v), rec); err != nil {
 		return OpResult{}, nil, syncerr.Internal(err, "append")
 	}
-	out, err := foldChange(b, ws, v, rec)
+	// The row and the op_id index were read through b above; the fold need
+	// not read them again.
+	out, err := foldChangeKnown(b, ws, v, rec, &known{row: &row, rowFound: rowFound, noIndex: true})
 	if err != nil {
 		return OpResult{}, nil, readErr(err)
 	}
