@@ -51,6 +51,10 @@ type Config struct {
 	Token string
 	// Sync is the sync engine. Required.
 	Sync Sync
+	// Limiter, when set, limits the sync endpoints per acting user and
+	// failed authentication per client IP (429 with Retry-After and
+	// X-RateLimit-*). nil: no limits.
+	Limiter Limiter
 	// Stores maps an RPC store name ("auth", …) to its implementation.
 	Stores map[string]RPCStore
 	// Watch serves /v1/sync/watch and /v1/sync/ws; nil answers 503.
@@ -146,6 +150,7 @@ type route struct {
 	methods []string
 	auth    bool // requires the service token
 	rpc     bool // failures use the RPC envelope
+	limit   string // rate-limit bucket, per acting user ("" = none)
 	h       http.HandlerFunc
 }
 
@@ -157,15 +162,15 @@ func (s *Server) routes() {
 		{path: "/metrics", name: "metrics", methods: get, h: s.metricsHandler},
 		{path: "/v1/version", name: "version", methods: get, h: s.version},
 
-		{path: "/v1/sync/push", name: "sync.push", methods: post, auth: true, h: s.push},
-		{path: "/v1/sync/pull", name: "sync.pull", methods: post, auth: true, h: s.pull},
-		{path: "/v1/sync/update-cursor", name: "sync.update-cursor", methods: post, auth: true, h: s.updateCursor},
+		{path: "/v1/sync/push", name: "sync.push", methods: post, auth: true, limit: BucketPush, h: s.push},
+		{path: "/v1/sync/pull", name: "sync.pull", methods: post, auth: true, limit: BucketPull, h: s.pull},
+		{path: "/v1/sync/update-cursor", name: "sync.update-cursor", methods: post, auth: true, limit: BucketCursor, h: s.updateCursor},
 		{path: "/v1/sync/server-version", name: "sync.server-version", methods: get, auth: true, h: s.serverVersion},
 		{path: "/v1/sync/watch", name: "sync.watch", methods: getOnly, auth: true, h: s.watchSSE},
 		{path: "/v1/sync/ws", name: "sync.ws", methods: getOnly, auth: true, h: s.watchWS},
-		{path: "/v1/sync/snapshot", name: "sync.snapshot", methods: post, auth: true, h: s.snapshot},
-		{path: "/v1/sync/gc-change-log", name: "sync.gc-change-log", methods: post, auth: true, h: s.gc(false)},
-		{path: "/v1/sync/gc-tombstones", name: "sync.gc-tombstones", methods: post, auth: true, h: s.gc(true)},
+		{path: "/v1/sync/snapshot", name: "sync.snapshot", methods: post, auth: true, limit: BucketSnapshot, h: s.snapshot},
+		{path: "/v1/sync/gc-change-log", name: "sync.gc-change-log", methods: post, auth: true, limit: BucketGC, h: s.gc(false)},
+		{path: "/v1/sync/gc-tombstones", name: "sync.gc-tombstones", methods: post, auth: true, limit: BucketGC, h: s.gc(true)},
 		{path: "/v1/sync/canonical-storage", name: "sync.canonical-storage", methods: post, auth: true, h: s.canonicalStorage},
 		{path: "/v1/sync/upload-intents/reserve", name: "sync.upload-intents.reserve", methods: post, auth: true, h: s.uploadIntent("reserve")},
 		{path: "/v1/sync/upload-intents/consume", name: "sync.upload-intents.consume", methods: post, auth: true, h: s.uploadIntent("consume")},
@@ -234,13 +239,20 @@ func (s *Server) wrap(rt route) http.Handler {
 			// Sync and RPC answers are per user and per moment: never cache.
 			sw.Header().Set("Cache-Control", "no-store")
 		}
+		if rt.auth && s.authBlocked(sw, r) {
+			return
+		}
 		if rt.auth && !s.authorized(r) {
+			s.authFailed(r)
 			s.writeError(sw, r, errorf(http.StatusUnauthorized, "a valid service token is required (Authorization: Bearer <token>)"))
 			return
 		}
 		if rt.methods != nil && !slices.Contains(rt.methods, r.Method) {
 			sw.Header().Set("Allow", strings.Join(rt.methods, ", "))
 			s.writeError(sw, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
+			return
+		}
+		if !s.limitUser(sw, r, rt.limit) {
 			return
 		}
 		rt.h(sw, r)

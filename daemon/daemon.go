@@ -17,9 +17,11 @@ import (
 	"github.com/or3/syncd/identity"
 	"github.com/or3/syncd/intents"
 	"github.com/or3/syncd/jobs"
+	"github.com/or3/syncd/limits"
 	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/notifications"
 	"github.com/or3/syncd/watch"
+	"github.com/or3/syncd/webhooks"
 )
 
 // Config is a finished configuration: cmd/syncd has read flags, env and
@@ -69,6 +71,15 @@ type Config struct {
 	// the upload MIME allowlist (type/subtype, type/* or *; nil: OR3's).
 	StorageMaxFileBytes int64
 	StorageMimeAllow    []string
+	// RateLimits override the per-user limits of the sync endpoints
+	// ("BUCKET=N/WINDOW", e.g. "sync:push=3/60s"); unnamed buckets keep
+	// limits.DefaultRules.
+	RateLimits []string
+	// WebhookAllowPrivate allows webhook targets on private, loopback and
+	// link-local addresses. WebhookKey encrypts signing secrets at rest
+	// ("": the key in DataDir/webhook-key, generated on first start).
+	WebhookAllowPrivate bool
+	WebhookKey          string
 }
 
 // HTTP server limits (the numbers): a slow client cannot hold a
@@ -131,6 +142,11 @@ type Daemon struct {
 	// Jobs and Notifications are the side modules' RPC stores.
 	Jobs          *jobs.Store
 	Notifications *notifications.Store
+	// Limits is the rate limiter (the rateLimit RPC store and the sync
+	// endpoints' buckets); Webhooks the webhook store and delivery worker.
+	Limits   *limits.Limiter
+	Webhooks *webhooks.Store
+	buckets  *limits.Buckets
 
 	ln      net.Listener
 	serveCh chan error
@@ -233,6 +249,16 @@ func New(cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 
+	// 5e. Rate limits (windows loaded from the log, flushed at least once
+	//     a second) and webhooks (fired by applied sync ops, delivered off
+	//     the push path).
+	if d.Limits, d.buckets, err = newLimits(cfg, d); err != nil {
+		return nil, err
+	}
+	if d.Webhooks, err = newWebhooks(cfg, d); err != nil {
+		return nil, err
+	}
+
 	// 6. The fold of every event type, for replay: sync entries to the
 	//    engine, system events to the module owning their domain.
 	d.Folder = &synclog.FolderMux{Change: engine.FoldChange}
@@ -242,6 +268,7 @@ func New(cfg Config) (d *Daemon, err error) {
 	d.Identity.Register(d.Folder) // user, account, ws, member, invite
 	d.Folder.Handle("job", jobs.Fold)
 	d.Folder.Handle(blobs.Domain, blobs.Fold)
+	webhooks.Register(d.Folder)
 
 	// 7. The watch hub: fans committed changes out to SSE and WebSocket
 	//    streams (after catching each up from the log). Its refusals are
@@ -258,7 +285,9 @@ func New(cfg Config) (d *Daemon, err error) {
 		History: d.Engine,
 		Intents: d.Intents,
 		Storage: d.Blobs,
-		Stores:  map[string]api.RPCStore{"auth": d.Identity, "jobs": d.Jobs, "notifications": d.Notifications},
+		Stores: map[string]api.RPCStore{"auth": d.Identity, "jobs": d.Jobs, "notifications": d.Notifications,
+			"rateLimit": d.Limits, "webhooks": d.Webhooks},
+		Limiter: apiLimiter{d.buckets},
 		Jobs:    d.Jobs,
 		Watch:   d.Hub,
 		Ready:   d.DB.Healthy,
@@ -315,7 +344,9 @@ func (d *Daemon) Start() error {
 	}
 	d.ln = ln
 	d.log.Info("listening", "addr", ln.Addr().String())
-	d.Engine.Start() // the maintenance loop: history GC, snapshot session janitor
+	d.Engine.Start()   // the maintenance loop: history GC, snapshot session janitor
+	d.Limits.Start()   // flush windows every 500 ms, clean idle ones hourly
+	d.Webhooks.Start() // enqueue, dispatch, reap, purge
 	go func() {
 		err := d.HTTP.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -369,6 +400,10 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		d.Hub.Close()
 	}
 	d.Engine.Close() // stops maintenance, releases snapshot views
+	d.Webhooks.Close()
+	if err := d.Limits.Close(); err != nil { // the last flush of the windows
+		d.log.Warn("rate-limit windows not flushed", "err", err)
+	}
 	err := d.DB.Close()
 	d.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond), "err", err)
 	return err
