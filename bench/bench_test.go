@@ -42,7 +42,7 @@ func tinySizes() *Sizes {
 		Fanout:          []FanoutCase{{Watchers: 20, Rate: 20, Duration: time.Second}},
 		IdleWatchers:    50,
 		RecoveryEntries: []int{1},
-		Baseline:        200 * time.Millisecond,
+		Baseline:        300 * time.Millisecond,
 	}
 }
 

@@ -256,8 +256,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.wl = newWorkload(r.rng)
 	r.tput = map[int]map[int]float64{}
+	load0 := loadAvg()
 	r.execute(ctx)
 	r.finish()
+	rep.AddSetup("machine load average (1/5/15 min) at start: %s; at end: %s — the machine is shared, so other work competes for its 2 cores and disk", load0, loadAvg())
 
 	rep.Elapsed = time.Since(start).Round(time.Millisecond).String()
 	var err error
@@ -395,6 +397,19 @@ func (r *run) steps() []step {
 		return nil
 	})
 	return st
+}
+
+// loadAvg returns the first three fields of /proc/loadavg, or "unknown".
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func fmtCount(n int) string {
