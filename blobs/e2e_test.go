@@ -29,7 +29,7 @@ const token = "blobs-test-token-0123456789abcdef"
 
 // env is a real daemon on a loopback port with one user and workspace.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	d    *daemon.Daemon
 	c    *crashtest.Client
 	user string
@@ -46,11 +46,11 @@ func backends(t *testing.T, fn func(t *testing.T, backend string)) {
 	t.Run("s3", func(t *testing.T) { storagetest.RequireS3(t); fn(t, "s3") })
 }
 
-func s3URL(t *testing.T, endpoint string) string {
+func s3URL(t testing.TB, endpoint string) string {
 	return fmt.Sprintf("s3://syncd-e2e-%d-%d?endpoint=%s&secure=false", time.Now().UnixNano()%1e9, bucketSeq.Add(1), endpoint)
 }
 
-func newEnv(t *testing.T, backend string, tune func(*daemon.Config)) *env {
+func newEnv(t testing.TB, backend string, tune func(*daemon.Config)) *env {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := daemon.Config{
