@@ -373,6 +373,11 @@ func (r *run) steps() []step {
 	}
 	add("start / connect", 2*time.Minute, r.setup)
 	add("baselines", 2*time.Minute+6*sz.Baseline, r.baselines)
+	if sz.IdleWatchers > 0 {
+		// First, on a fresh daemon: memory freed by earlier phases would be
+		// reused by the streams and hide their cost.
+		add(fmt.Sprintf("idle watchers RSS (%d)", sz.IdleWatchers), 5*time.Minute, r.idleRSS)
+	}
 	for _, b := range sz.Batches {
 		for _, c := range sz.Clients {
 			add(fmt.Sprintf("push batch=%d clients=%d", b, c), 2*time.Minute+3*sz.Cell, func(ctx context.Context) error { return r.pushCell(ctx, b, c) })
@@ -385,9 +390,6 @@ func (r *run) steps() []step {
 	add("snapshot bootstrap", 10*time.Minute, r.snapshot)
 	for _, f := range sz.Fanout {
 		add(fmt.Sprintf("watch fan-out %d@%d/s", f.Watchers, f.Rate), 3*time.Minute+2*f.Duration, func(ctx context.Context) error { return r.fanout(ctx, f) })
-	}
-	if sz.IdleWatchers > 0 {
-		add(fmt.Sprintf("idle watchers RSS (%d)", sz.IdleWatchers), 5*time.Minute, r.idleRSS)
 	}
 	for _, n := range sz.RecoveryEntries {
 		add(fmt.Sprintf("crash recovery %s entries", fmtCount(n)), 60*time.Minute, func(ctx context.Context) error { return r.recovery(ctx, n) })
