@@ -83,6 +83,22 @@ func FuzzSnapshotPayload(f *testing.F) {
 		if !jsonValid(out) {
 			t.Fatalf("invalid JSON %s from %s", out, payload)
 		}
+		// The other members are the payload's; the three are the revision's.
+		var in, got map[string]any
+		_ = json.Unmarshal(payload, &in)
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got["id"] != pk || got["clock"] != float64(clock) && clock < 1<<53 && clock > -(1<<53) || got["hlc"] != hlc {
+			t.Fatalf("fields of %s: %v %v %v", out, got["id"], got["clock"], got["hlc"])
+		}
+		for _, k := range []string{"id", "clock", "hlc"} {
+			delete(in, k)
+			delete(got, k)
+		}
+		if a, b := mustJSON(t, in), mustJSON(t, got); a != b {
+			t.Fatalf("members changed:\n%s\n%s", a, b)
+		}
 	})
 }
 
