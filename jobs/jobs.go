@@ -144,6 +144,7 @@ func (s *Store) commitCreate(ctx context.Context, e *entry, ie *idemEntry, in Cr
 	if err == nil {
 		cp := *t.rec
 		e.rec = &cp
+		e.setProgress(&cp)
 	}
 	return err
 }

@@ -80,7 +80,10 @@ func TestLease_PausedWorkerIsFenced(t *testing.T) {
 	}
 	before := h.db.NextSystemSeq()
 	for name, f := range map[string]func() error{
-		"update":   func() error { _, err := h.s.UpdateJob(h.ctx, id, UpdateInput{ContentChunk: str("x"), LeaseOwner: str("w1")}); return err },
+		"update": func() error {
+			_, err := h.s.UpdateJob(h.ctx, id, UpdateInput{ContentChunk: str("x"), LeaseOwner: str("w1")})
+			return err
+		},
 		"complete": func() error { _, err := h.s.CompleteJob(h.ctx, id, "w1 final", str("w1")); return err },
 		"fail":     func() error { _, err := h.s.FailJob(h.ctx, id, "w1", str("w1")); return err },
 		"exec":     func() error { _, err := h.s.UpdateJobExecution(h.ctx, id, []byte(`{}`), "w1"); return err },

@@ -29,6 +29,10 @@ type Store struct {
 	idem    map[string]*idemEntry
 	legacy  map[string]*entry // streaming jobs that cannot be recovered
 
+	// onDurable, when set (benchmarks), runs after every durable write of a
+	// job, before its streams wake.
+	onDurable func(e *entry)
+
 	// dirty is set when a commit failed with an unknown outcome (the store
 	// went unhealthy): the in-memory indexes are rebuilt from the log
 	// before the next call.
@@ -45,6 +49,9 @@ type entry struct {
 	// notify is closed (and replaced) after every durable write of the
 	// job: streams wait on it.
 	notify atomic.Pointer[chan struct{}]
+	// progress is what streams need of the durable state, set before the
+	// streams wake (nil: not yet created; gone: deleted).
+	progress atomic.Pointer[progress]
 
 	// Index fields, under Store.mu.
 	id          string
@@ -69,6 +76,22 @@ func newEntry(id string) *entry {
 	ch := make(chan struct{})
 	e.notify.Store(&ch)
 	return e
+}
+
+// progress is a job's durable stream state.
+type progress struct {
+	status             string
+	contentLen         int64
+	attempts, resetLen int64
+	gone               bool
+}
+
+func (e *entry) setProgress(rec *jobRecord) {
+	if rec == nil {
+		e.progress.Store(&progress{gone: true})
+		return
+	}
+	e.progress.Store(&progress{status: rec.Status, contentLen: rec.ContentLen, attempts: rec.Attempts, resetLen: rec.ResetLen})
 }
 
 // wake tells the job's streams that something changed.
@@ -120,6 +143,7 @@ func (s *Store) reload() error {
 		rec.Content = "" // the cache holds no content
 		e := newEntry(rec.ID)
 		e.rec = rec
+		e.setProgress(rec)
 		e.index(rec)
 		jobs[rec.ID] = e
 		if e.legacy {
@@ -280,6 +304,10 @@ func (s *Store) applied(e *entry, rec *jobRecord) {
 		}
 	}
 	s.mu.Unlock()
+	if s.onDurable != nil {
+		s.onDurable(e)
+	}
+	e.setProgress(rec)
 	e.wake()
 }
 

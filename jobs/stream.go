@@ -96,6 +96,24 @@ func (st *Stream) Next(ctx context.Context) (StreamEvent, error) {
 
 // read looks for the next event in the durable view.
 func (st *Stream) read() (StreamEvent, bool, error) {
+	p := st.e.progress.Load()
+	if p != nil && p.status == StatusStreaming {
+		// The fast path: the durable progress says where the content ends;
+		// only chunks are read.
+		if (p.attempts > st.attempts && st.offset > p.resetLen) || st.offset > p.contentLen {
+			return st.reset(p.attempts, min(p.resetLen, p.contentLen)), true, nil
+		}
+		st.attempts = p.attempts
+		if st.offset >= p.contentLen {
+			return StreamEvent{}, false, nil
+		}
+		v, err := st.s.view()
+		if err != nil {
+			return StreamEvent{}, false, err
+		}
+		defer v.Release()
+		return st.readChunks(v, p.contentLen)
+	}
 	v, err := st.s.view()
 	if err != nil {
 		return StreamEvent{}, false, err
@@ -114,9 +132,7 @@ func (st *Stream) read() (StreamEvent, bool, error) {
 	// A re-claim reset the content below what this viewer has, or the
 	// viewer resumes past the content: go back to where it is regenerated.
 	if (rec.Attempts > st.attempts && st.offset > rec.ResetLen) || st.offset > rec.ContentLen {
-		st.attempts = rec.Attempts
-		st.offset = min(rec.ResetLen, rec.ContentLen)
-		return StreamEvent{Kind: "reset", Offset: st.offset}, true, nil
+		return st.reset(rec.Attempts, min(rec.ResetLen, rec.ContentLen)), true, nil
 	}
 	st.attempts = rec.Attempts
 	if rec.Status != StatusStreaming {
@@ -135,7 +151,42 @@ func (st *Stream) read() (StreamEvent, bool, error) {
 	if st.offset >= rec.ContentLen {
 		return StreamEvent{}, false, nil
 	}
-	// The chunk holding offset: the last one starting at or before it.
+	return st.readChunks(v, rec.ContentLen)
+}
+
+func (st *Stream) reset(attempts, to int64) StreamEvent {
+	st.attempts = attempts
+	st.offset = to
+	return StreamEvent{Kind: "reset", Offset: to}
+}
+
+// readChunks reads content from st.offset up to contentLen.
+func (st *Stream) readChunks(v *synclog.View, contentLen int64) (StreamEvent, bool, error) {
+	// Viewers sit on chunk boundaries: a point read finds the next chunk.
+	// A viewer behind gets the chunks it missed in one event.
+	var buf []byte
+	for st.offset < contentLen && len(buf) < maxStreamEvent {
+		data, err := v.Get(chunkKey(st.id, st.offset))
+		if err != nil {
+			return StreamEvent{}, false, syncerr.Internal(err, "jobs: read")
+		}
+		if data == nil {
+			break
+		}
+		var c chunkRecord
+		if err := synclog.Decode(chunkKey(st.id, st.offset), data, &c); err != nil {
+			return StreamEvent{}, false, err
+		}
+		if buf == nil {
+			buf = make([]byte, 0, len(c.Data))
+		}
+		buf = append(buf, c.Data...)
+		st.offset += int64(len(c.Data))
+	}
+	if buf != nil {
+		return StreamEvent{Kind: "chunk", Offset: st.offset - int64(len(buf)), Content: string(buf)}, true, nil
+	}
+	// A resume inside a chunk: the last chunk starting before offset.
 	it, err := v.NewIter(chunkKey(st.id, 0), chunkKey(st.id, st.offset+1))
 	if err != nil {
 		return StreamEvent{}, false, syncerr.Internal(err, "jobs: read")

@@ -25,8 +25,8 @@ func startDaemon(t testing.TB) *daemon.Daemon {
 	t.Helper()
 	d, err := daemon.New(daemon.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", Token: token,
-		Secret: []byte("0123456789abcdef0123456789abcdef"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Secret:  []byte("0123456789abcdef0123456789abcdef"),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TuneLog: func(c *synclog.Config) { c.MemTableSize = 4 << 20; c.CacheSize = 4 << 20 },
 	})
 	if err != nil {
