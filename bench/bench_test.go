@@ -88,6 +88,11 @@ func checkReportShape(t *testing.T, rep *Report, dir string) {
 			t.Errorf("no figure in section %q", s)
 		}
 	}
+	for _, f := range rep.Figures {
+		if f.Section == "watch memory" && !math.IsNaN(f.Value) && f.Baseline <= 0 {
+			t.Errorf("%s: no bare net/http SSE baseline", f.Name)
+		}
+	}
 	if f, ok := rep.Figure("push batch=100 clients=8"); !ok || f.Target == nil || f.Baseline <= 0 {
 		t.Errorf("push batch=100 clients=8: want a figure with the issue-4 target and a raw-Pebble baseline, got %+v (found %v)", f, ok)
 	}

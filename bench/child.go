@@ -19,11 +19,13 @@ import (
 // 127.0.0.1 with a data directory and a known token.
 type child struct {
 	bin, dataDir, token string
-	url                 string
-	cmd                 *exec.Cmd
-	exited              chan struct{}
-	waitErr             error
-	logs                *tailBuffer
+	// args replace `serve …` when set (the bare SSE baseline server).
+	args    []string
+	url     string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+	logs    *tailBuffer
 	// startedAt is when the process was started; listenedAt when it logged
 	// its address.
 	startedAt, listenedAt time.Time
@@ -31,8 +33,8 @@ type child struct {
 
 // startChild starts bin and waits (up to readyTimeout) until /readyz
 // answers 200. The child is killed if the harness process dies (Linux).
-func startChild(ctx context.Context, bin, dataDir, token string, readyTimeout time.Duration) (*child, error) {
-	c := &child{bin: bin, dataDir: dataDir, token: token, logs: &tailBuffer{max: 64 << 10}}
+func startChild(ctx context.Context, bin, dataDir, token string, readyTimeout time.Duration, args ...string) (*child, error) {
+	c := &child{bin: bin, dataDir: dataDir, token: token, args: args, logs: &tailBuffer{max: 64 << 10}}
 	if err := c.start(ctx, readyTimeout); err != nil {
 		return c, err
 	}
@@ -40,13 +42,17 @@ func startChild(ctx context.Context, bin, dataDir, token string, readyTimeout ti
 }
 
 func (c *child) start(ctx context.Context, readyTimeout time.Duration) error {
-	c.cmd = exec.Command(c.bin, "serve",
-		"--listen", "127.0.0.1:0",
-		"--data-dir", c.dataDir,
-		"--token", c.token,
-		"--log-format", "json",
-		"--log-level", "info",
-		"--shutdown-timeout", "20s")
+	args := c.args
+	if args == nil {
+		args = []string{"serve",
+			"--listen", "127.0.0.1:0",
+			"--data-dir", c.dataDir,
+			"--token", c.token,
+			"--log-format", "json",
+			"--log-level", "info",
+			"--shutdown-timeout", "20s"}
+	}
+	c.cmd = exec.Command(c.bin, args...)
 	c.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	setDeathSignal(c.cmd)
 	stderr, err := c.cmd.StderrPipe()

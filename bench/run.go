@@ -28,7 +28,9 @@ type Config struct {
 	// PID is the running syncd's process id (URL mode), for its RSS; 0
 	// leaves the memory figures n/a.
 	PID int
-	// Bin is the syncd binary to start (cmd/syncd passes os.Executable()).
+	// Bin is the syncd binary to start (cmd/syncd passes os.Executable()):
+	// the syncd under test without URL, and the bare SSE baseline server
+	// (`bench --bare-sse-server`, see ServeBareSSE) in both modes.
 	Bin string
 	// DataDir is where the child's data directory and the baselines'
 	// scratch files go. Default os.TempDir(). Use the disk syncd would use.
@@ -133,6 +135,7 @@ func (c *Config) validate() error {
 	} else if c.Bin == "" {
 		return errors.New("bench: no syncd binary to start (and no --url)")
 	}
+	// Bin, when set with URL, still starts the bare SSE baseline server.
 	if c.PID < 0 {
 		return fmt.Errorf("bench: --pid %d is negative", c.PID)
 	}

@@ -82,8 +82,8 @@ func readSSE(rd *bufio.Reader, on func(sseEvent)) error {
 
 // openWatcher opens GET /v1/sync/watch for ws from cursor and starts its
 // reader; onEvent is called from the reader for every change event.
-func (r *run) openWatcher(ctx context.Context, ws *wsState, cursor uint64, onEvent func(w *watcher, version uint64)) (*watcher, error) {
-	u, err := url.Parse(r.cl.base)
+func (r *run) openWatcher(ctx context.Context, base string, ws *wsState, cursor uint64, onEvent func(w *watcher, version uint64)) (*watcher, error) {
+	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +137,11 @@ func (r *run) openWatcher(ctx context.Context, ws *wsState, cursor uint64, onEve
 // them (its syncd_watchers gauge), so measurements start with all of them
 // registered.
 func (r *run) openWatchers(ctx context.Context, ws *wsState, n int, onEvent func(*watcher, uint64)) ([]*watcher, error) {
+	return r.openWatchersAt(ctx, r.cl, ws, n, onEvent)
+}
+
+// openWatchersAt is openWatchers against cl's server.
+func (r *run) openWatchersAt(ctx context.Context, cl *client, ws *wsState, n int, onEvent func(*watcher, uint64)) ([]*watcher, error) {
 	ws0 := make([]*watcher, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -149,7 +154,7 @@ func (r *run) openWatchers(ctx context.Context, ws *wsState, n int, onEvent func
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				w, err := r.openWatcher(ctx, ws, 0, onEvent)
+				w, err := r.openWatcher(ctx, cl.base, ws, 0, onEvent)
 				if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("opening watcher %d of %d: %w", i+1, n, err) })
 					return
@@ -165,7 +170,7 @@ func (r *run) openWatchers(ctx context.Context, ws *wsState, n int, onEvent func
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		m, err := r.cl.metrics(ctx)
+		m, err := cl.metrics(ctx)
 		if err != nil {
 			break // no gauge to wait on; the streams are open anyway
 		}
@@ -375,7 +380,51 @@ func (r *run) idleRSS(ctx context.Context) error {
 	}
 	r.rep.Check(fmt.Sprintf("idle watchers replayed the workspace (%d watchers)", n), got == n, "%d of %d idle watchers received the 3 earlier changes in order", got, n)
 	per := float64(rss1-rss0) / float64(n)
-	r.rep.Add(Figure{Section: section, Name: name, Unit: "KiB", Value: per, Target: target,
-		Note: fmt.Sprintf("VmRSS %d → %d KiB", rss0, rss1)})
-	return nil
+	fig := Figure{Section: section, Name: name, Unit: "KiB", Value: per, Target: target,
+		Note: fmt.Sprintf("VmRSS %d → %d KiB", rss0, rss1)}
+	closeWatchers(ws1)
+	bare, err := r.bareRSS(ctx, ws, n)
+	if err == nil {
+		fig.Baseline = bare
+		fig.BaselineName = "bare net/http SSE stream, its own process"
+	}
+	r.rep.Add(fig)
+	return err
+}
+
+// bareRSS measures the RSS per idle stream of a bare net/http SSE server
+// (ServeBareSSE, started from the same binary as `bench --bare-sse-server`)
+// the same way: the floor any Go HTTP stream pays.
+func (r *run) bareRSS(ctx context.Context, ws *wsState, n int) (float64, error) {
+	if r.cfg.Bin == "" {
+		return 0, nil
+	}
+	ch, err := startChild(ctx, r.cfg.Bin, "", "", time.Minute, "bench", "--bare-sse-server")
+	if err != nil {
+		return 0, fmt.Errorf("bare SSE baseline server: %w", err)
+	}
+	defer func() { _ = ch.stop(10 * time.Second) }()
+	cl := newClient(ch.url, "", 1)
+	defer cl.close()
+	warm, err := r.openWatchersAt(ctx, cl, ws, 1, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer closeWatchers(warm)
+	time.Sleep(300 * time.Millisecond)
+	rss0, err := procStatus(ch.pid(), "VmRSS")
+	if err != nil {
+		return 0, err
+	}
+	conns, err := r.openWatchersAt(ctx, cl, ws, n, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer closeWatchers(conns)
+	time.Sleep(time.Second)
+	rss1, err := procStatus(ch.pid(), "VmRSS")
+	if err != nil {
+		return 0, err
+	}
+	return float64(rss1-rss0) / float64(n), nil
 }

@@ -30,6 +30,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		watchers   int
 		quick      = fs.Bool("quick", false, "small sizes for CI (about 1.5 minutes)")
 		noProgress = fs.Bool("no-progress", false, "no progress bar")
+		bareSSE    = fs.Bool("bare-sse-server", false, "internal: serve the bare SSE baseline (the harness starts it)")
 	)
 	fs.StringVar(&cfg.Out, "out", "", "report directory (report.md, report.json, charts); required")
 	fs.StringVar(&cfg.URL, "url", "", "benchmark a running syncd at this base URL instead of starting one")
@@ -57,6 +58,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "syncd bench: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		fs.Usage()
 		return 2
+	}
+	if *bareSSE {
+		if err := bench.ServeBareSSE(ctx, stderr); err != nil {
+			fmt.Fprintf(stderr, "syncd bench --bare-sse-server: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	cfg.Quick = *quick
 	sz := bench.FullSizes()
@@ -96,14 +104,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if custom {
 		cfg.Sizes = &sz
 	}
-	if cfg.URL == "" {
-		bin, err := os.Executable()
-		if err != nil {
-			fmt.Fprintf(stderr, "syncd bench: cannot find this binary to start syncd: %v\n", err)
-			return 1
-		}
-		cfg.Bin = bin
+	bin, err := os.Executable()
+	if err != nil && cfg.URL == "" {
+		fmt.Fprintf(stderr, "syncd bench: cannot find this binary to start syncd: %v\n", err)
+		return 1
 	}
+	cfg.Bin = bin
 	cfg.Command = "syncd bench " + strings.Join(redactToken(args), " ")
 	if !*noProgress {
 		cfg.Progress = stderr
