@@ -18,6 +18,9 @@ const UserAgent = "OR3-Webhooks/1.0"
 // deliveries for this worker, sends them (Config.Concurrency at a time)
 // and records each outcome. It returns how many it claimed.
 func (s *Store) RunOnce(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err // shutting down: claim nothing more
+	}
 	claims, err := s.claim(ctx, s.workerID, s.cfg.BatchSize)
 	if err != nil || len(claims) == 0 {
 		return 0, err
@@ -170,7 +173,7 @@ func (s *Store) Start() {
 					}
 					break
 				}
-				if n < s.cfg.BatchSize {
+				if n < s.cfg.BatchSize || ctx.Err() != nil {
 					break
 				}
 			}

@@ -95,7 +95,7 @@ func (s *Store) Pending() int {
 }
 
 // enqueueBatch bounds the sync events turned into deliveries per commit.
-const enqueueBatch = 1000
+const enqueueBatch = 64
 
 // DrainSync turns queued sync events into deliveries, committing up to
 // enqueueBatch events' deliveries per batch, and returns how many events
@@ -125,10 +125,16 @@ func (s *Store) DrainSync(ctx context.Context) (int, error) {
 					continue
 				}
 				eventID := uuid.NewString()
-				data := projectData(c)
+				var data json.RawMessage // encoded once, shared by every hook's envelope
 				for _, w := range hooks {
 					if !matchesSync(w, c, typ) {
 						continue
+					}
+					if data == nil {
+						var err error
+						if data, err = encodeJSON(projectData(c)); err != nil {
+							return err
+						}
 					}
 					body, err := envelope(typ, eventID, c.AtMs, c.Workspace, c.UserID, w.Scope, data)
 					if err != nil {
@@ -194,6 +200,17 @@ func envelope(typ, eventID string, atMs int64, workspace, user, scope string, da
 		}{typ, eventID, ts, nullable(workspace), nullable(user), scope, data})
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), err
+}
+
+// encodeJSON encodes v as compact JSON without HTML escaping.
+func encodeJSON(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // maxContentChars is where message content is cut (§5.3).

@@ -56,7 +56,7 @@ func Fold(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) error {
 		if err := synclog.Decode(key, ev.Body, &w); err != nil {
 			return err
 		}
-		return b.SetRecord(webhookKey(w.ID), &w)
+		return b.Set(webhookKey(w.ID), ev.Body) // the record is the body
 	case evDelete:
 		var body deleteBody
 		if err := synclog.Decode(key, ev.Body, &body); err != nil {
@@ -72,7 +72,7 @@ func Fold(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) error {
 		if err := synclog.Decode(key, ev.Body, &d); err != nil {
 			return err
 		}
-		return b.SetRecord(deliveryKey(d.WebhookID, d.ID), &d)
+		return b.Set(deliveryKey(d.WebhookID, d.ID), ev.Body) // the record is the body
 	case evDeliveryState:
 		var body deliveryStateBody
 		if err := synclog.Decode(key, ev.Body, &body); err != nil {
