@@ -233,4 +233,3 @@ func TestWebhooks_PushFiresSignedDelivery(t *testing.T) {
 		t.Fatal("no delivery")
 	}
 }
-

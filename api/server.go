@@ -148,8 +148,8 @@ type route struct {
 	path    string // ServeMux pattern without a method
 	name    string // metrics label
 	methods []string
-	auth    bool // requires the service token
-	rpc     bool // failures use the RPC envelope
+	auth    bool   // requires the service token
+	rpc     bool   // failures use the RPC envelope
 	limit   string // rate-limit bucket, per acting user ("" = none)
 	h       http.HandlerFunc
 }
