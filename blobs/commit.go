@@ -150,26 +150,44 @@ func (g *Gateway) Commit(ctx context.Context, user string, req CommitRequest) (C
 	if err != nil {
 		return CommitAnswer{}, syncerr.Internal(err, "encode file_meta")
 	}
-	if err := g.cfg.Sync.ServerWrite(ctx, ws, "file_meta", pk, "put", body); err != nil {
-		return CommitAnswer{}, err
-	}
-
-	// The gateway's record of the object, then the intent.
-	b := g.db.NewBatch()
-	defer b.Close()
+	// The file_meta row and the gateway's record of the object are
+	// independent writes: they go to the log side by side (and usually
+	// share one group commit). Either failing fails the commit with the
+	// intent still active, so a retry completes it; a record without its
+	// row only lets GC collect an unused object, a row without its record
+	// only keeps GC from collecting it.
 	rec := Record{PK: pk, StorageID: key, Size: in.SizeBytes, Mime: in.MimeType, StoredAtMs: now.UnixMilli()}
-	if err := g.appendEvent(b, evStored, user, now.UnixMilli(), &eventBody{Workspace: ws, Hash: in.Hash, Rec: rec}); err != nil {
-		return CommitAnswer{}, syncerr.Internal(err, "append")
+	recErr := make(chan error, 1)
+	go func() {
+		recErr <- g.record(ctx, user, ws, in.Hash, rec, now.UnixMilli())
+	}()
+	swErr := g.cfg.Sync.ServerWrite(ctx, ws, "file_meta", pk, "put", body)
+	if err := <-recErr; swErr == nil && err != nil {
+		swErr = err
 	}
-	if err := g.db.Commit(ctx, b); err != nil {
-		return CommitAnswer{}, commitErr(err)
+	if swErr != nil {
+		return CommitAnswer{}, swErr
 	}
+	// Only then the intent: consumed means file_meta is written.
 	if err := g.cfg.Intents.Consume(ctx, user, Consumption{
 		IntentID: id, WorkspaceID: ws, Hash: in.Hash, MimeType: in.MimeType, SizeBytes: in.SizeBytes, StorageID: key,
 	}); err != nil {
 		return CommitAnswer{}, err
 	}
 	return CommitAnswer{OK: true, StorageID: key}, nil
+}
+
+// record commits a blob.stored event.
+func (g *Gateway) record(ctx context.Context, user, ws, hash string, rec Record, atMs int64) error {
+	b := g.db.NewBatch()
+	defer b.Close()
+	if err := g.appendEvent(b, evStored, user, atMs, &eventBody{Workspace: ws, Hash: hash, Rec: rec}); err != nil {
+		return syncerr.Internal(err, "append")
+	}
+	if err := g.db.Commit(ctx, b); err != nil {
+		return commitErr(err)
+	}
+	return nil
 }
 
 // hashObject streams the object through SHA-256 (stores that keep no
