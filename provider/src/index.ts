@@ -1,0 +1,12 @@
+export { SyncdClient, PROTOCOL, errorFromResponse } from './client';
+export { SyncdHostError } from './errors';
+export { readConfig, type SyncdConfig } from './config';
+export { registerSyncd, ADMIN_STORES_AVAILABLE, type HostRegistries, type Registration } from './register';
+export { createSyncGatewayAdapter, MaintenanceCache, SYNCD_PROVIDER_ID } from './sync-adapter';
+export { createStorageGatewayAdapter } from './storage-adapter';
+export * from './stores';
+export { createProviderAdminAdapter, createAdminStores, createDeploymentAdminChecker, ADMIN_CAPABILITIES } from './admin';
+export { proxyWatch, WATCH_ROUTE } from './watch-proxy';
+export { createSyncdSyncProvider } from './runtime/app/syncd-sync-provider';
+export { sessionOf, eventFor } from './session';
+export { IntentLedger } from './intents';
