@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -16,8 +17,10 @@ const (
 	MinRetentionSeconds = 3600
 	MaxRetentionSeconds = 31_536_000
 	// GCBatch bounds the entries (or tombstones) one GC commit collects, so
-	// a push to the same workspace waits at most one such commit.
-	GCBatch = 1000
+	// a push to the same workspace waits at most one such commit. The spec
+	// allows 1,000; 250 measured a quarter of the push p99 during GC
+	// (BenchmarkGCChangeLog) at the same total rate.
+	GCBatch = 250
 	// gcBatchesPerCall bounds one gc-change-log / gc-tombstones call; the
 	// answer says hasMore when it stopped there.
 	gcBatchesPerCall = 100
@@ -95,6 +98,12 @@ type gcBody struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	Workspace string
 	UpTo      uint64
+	// From and OpIDs (gc.changelog): the entries From..UpTo go with one
+	// range deletion, and OpIDs are the op_id index entries that pointed
+	// at them when GC decided (read outside the workspace lock), so the
+	// fold reads nothing but the counter.
+	From  uint64
+	OpIDs []string
 }
 
 // GCChangeLog collects ws's change log entries older than the retention
@@ -192,18 +201,37 @@ func (e *Engine) appendSystem(b *synclog.Batch, ev *synclog.SystemEvent) error {
 	return FoldSystem(b, seq, ev)
 }
 
-// gcChangeLogBatch collects at most GCBatch entries of ws in one commit,
-// under the workspace lock: the oldest ones, while they are older than
-// the window and at or below the minimum live device cursor (with no
-// cursor, every old entry: snapshot-v1 makes that safe). Collected entries
-// are always a prefix, so the counter's Floor says exactly what is gone.
+// gcChangeLogBatch collects at most GCBatch entries of ws in one commit:
+// the oldest ones, while they are older than the window and at or below
+// the minimum live device cursor (with no cursor, every old entry:
+// snapshot-v1 makes that safe). Collected entries are always a prefix, so
+// the counter's Floor says exactly what is gone.
+//
+// The candidates are read from the durable view outside the workspace
+// lock (retained entries are immutable, and GC of one workspace is
+// serialized by its own lock); under the workspace lock the batch only
+// re-reads the cursors, clamps, and writes one range deletion plus the
+// op_id index deletions, so a push to the workspace waits for little more
+// than one commit.
 func (e *Engine) gcChangeLogBatch(ctx context.Context, ws string, retention time.Duration) (int, bool, error) {
+	unlockGC := e.maint.gcLocks.lock(ws)
+	defer unlockGC()
+	now := e.cfg.Now()
+	cutoffMs := now.Add(-retention).UnixMilli()
+	v, err := e.view()
+	if err != nil {
+		return 0, false, err
+	}
+	planned, err := planChangeLogGC(v, ws, cutoffMs)
+	v.Release()
+	if err != nil {
+		return 0, false, readErr(err)
+	}
+
 	unlock := e.locks.lock(ws)
 	defer unlock()
 	b := e.db.NewBatch()
 	defer b.Close()
-	now := e.cfg.Now()
-	cutoffMs := now.Add(-retention).UnixMilli()
 	minCursor, changed, err := e.gcPrepare(b, ws, cutoffMs, now.UnixMilli())
 	if err != nil {
 		return 0, false, readErr(err)
@@ -212,35 +240,156 @@ func (e *Engine) gcChangeLogBatch(ctx context.Context, ws string, retention time
 	if err != nil {
 		return 0, false, err
 	}
-	it, err := b.NewIter(synclog.ChangeKey(ws, ctr.Floor+1), synclog.PrefixEnd(synclog.ChangePrefix(ws)))
-	if err != nil {
-		return 0, false, readErr(err)
+	if ctr.Floor != planned.from-1 {
+		// Only GC moves the floor, and GC of ws is serialized: the view
+		// predates a GC commit of ours. Plan again next time.
+		planned.opIDs = nil
 	}
-	upTo, n, more := ctr.Floor, 0, false
+	n := len(planned.opIDs)
+	if minCursor != noCursorMinimum && planned.from+uint64(n)-1 > minCursor {
+		n = int(max(0, int64(minCursor)-int64(planned.from)+1))
+	}
+	more := planned.more
+	if n > 0 {
+		body := &gcBody{Workspace: ws, UpTo: planned.from + uint64(n) - 1, From: planned.from}
+		for _, i := range planned.indexed {
+			if i < n {
+				body.OpIDs = append(body.OpIDs, planned.opIDs[i])
+			}
+		}
+		ev := &synclog.SystemEvent{Type: evGCChangeLog, AtMs: now.UnixMilli(), Actor: "gc", Body: synclog.MustEncode(body)}
+		if err := e.appendSystem(b, ev); err != nil {
+			return 0, false, readErr(err)
+		}
+	}
+	if n < len(planned.opIDs) {
+		more = false // a cursor holds the rest
+	}
+	if n == 0 && !changed {
+		return 0, false, nil
+	}
+	if err := e.db.Commit(ctx, b); err != nil {
+		return 0, false, commitErr(err)
+	}
+	return n, more, nil
+}
+
+// changeLogPlan is what a change-log GC batch may collect, read from a
+// view: the op ids of versions from, from+1, … in order.
+type changeLogPlan struct {
+	from  uint64
+	opIDs []string
+	more  bool // more eligible entries follow
+	// indexed lists the positions (in opIDs) whose op_id index entry
+	// points at this entry: the ones the fold deletes.
+	indexed []int
+}
+
+// planChangeLogGC reads up to GCBatch entries above the floor that are
+// older than cutoffMs and at or below the minimum cursor fresh at cutoff.
+func planChangeLogGC(v *synclog.View, ws string, cutoffMs int64) (changeLogPlan, error) {
+	ctr, err := readCounter(v, ws)
+	if err != nil {
+		return changeLogPlan{}, err
+	}
+	minCursor := uint64(noCursorMinimum)
+	prefix := synclog.NewKey(synclog.PrefixCursor).Str(ws)
+	it, err := v.NewIter(prefix, synclog.PrefixEnd(prefix))
+	if err != nil {
+		return changeLogPlan{}, err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		var cur synclog.CursorRecord
+		if err := synclog.Decode(it.Key(), it.Value(), &cur); err != nil {
+			it.Close()
+			return changeLogPlan{}, err
+		}
+		if cur.UpdatedAtMs >= cutoffMs {
+			minCursor = min(minCursor, cur.LastSeen)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return changeLogPlan{}, err
+	}
+	plan := changeLogPlan{from: ctr.Floor + 1}
+	it, err = v.NewIter(synclog.ChangeKey(ws, ctr.Floor+1), synclog.PrefixEnd(synclog.ChangePrefix(ws)))
+	if err != nil {
+		return changeLogPlan{}, err
+	}
+	defer it.Close()
+	want := plan.from
 	for ok := it.First(); ok; ok = it.Next() {
 		r := synclog.ReadKey(it.Key())
 		r.Str()
-		v := r.U64()
+		ver := r.U64()
 		var rec synclog.ChangeRecord
 		if err := synclog.Decode(it.Key(), it.Value(), &rec); err != nil {
-			it.Close()
-			return 0, false, readErr(err)
+			return changeLogPlan{}, err
 		}
-		if v > minCursor || rec.CreatedAtMs >= cutoffMs {
+		if ver != want || ver > minCursor || rec.CreatedAtMs >= cutoffMs {
 			break
 		}
-		if n == GCBatch {
-			more = true
+		if len(plan.opIDs) == GCBatch {
+			plan.more = true
 			break
 		}
-		upTo, n = v, n+1
+		plan.opIDs = append(plan.opIDs, rec.OpID)
+		want++
 	}
-	if err := it.Close(); err != nil {
+	if err := it.Error(); err != nil {
+		return changeLogPlan{}, err
+	}
+	// The op_id index entries that point at these entries. Only GC
+	// deletes such an entry (and GC of ws is serialized), so what the view
+	// says still holds when the batch commits.
+	for i, opID := range plan.opIDs {
+		var idx synclog.OpIndexRecord
+		found, err := synclog.GetRecord(v, synclog.OpIndexKey(opID), &idx)
+		if err != nil {
+			return changeLogPlan{}, err
+		}
+		if found && idx.Workspace == ws && idx.Version == plan.from+uint64(i) {
+			plan.indexed = append(plan.indexed, i)
+		}
+	}
+	return plan, nil
+}
+
+// gcTombstonesBatch collects at most GCBatch tombstones of ws in one
+// commit, oldest version first, while they are older than the window
+// (by server_deleted_at) and at or below the minimum live cursor. The
+// candidates are read from the durable view outside the workspace lock;
+// the fold re-checks each tombstone against current state.
+func (e *Engine) gcTombstonesBatch(ctx context.Context, ws string, retention time.Duration) (int, bool, error) {
+	unlockGC := e.maint.gcLocks.lock(ws)
+	defer unlockGC()
+	now := e.cfg.Now()
+	cutoffMs := now.Add(-retention).UnixMilli()
+	v, err := e.view()
+	if err != nil {
+		return 0, false, err
+	}
+	vers, more, err := planTombstoneGC(v, ws, cutoffMs)
+	v.Release()
+	if err != nil {
 		return 0, false, readErr(err)
 	}
+
+	unlock := e.locks.lock(ws)
+	defer unlock()
+	b := e.db.NewBatch()
+	defer b.Close()
+	minCursor, changed, err := e.gcPrepare(b, ws, cutoffMs, now.UnixMilli())
+	if err != nil {
+		return 0, false, readErr(err)
+	}
+	n := len(vers)
+	for n > 0 && vers[n-1] > minCursor {
+		n, more = n-1, false
+	}
 	if n > 0 {
-		ev := &synclog.SystemEvent{Type: evGCChangeLog, AtMs: now.UnixMilli(), Actor: "gc",
-			Body: synclog.MustEncode(&gcBody{Workspace: ws, UpTo: upTo})}
+		ev := &synclog.SystemEvent{Type: evGCTombstones, AtMs: now.UnixMilli(), Actor: "gc",
+			Body: synclog.MustEncode(&gcBody{Workspace: ws, UpTo: vers[n-1]})}
 		if err := e.appendSystem(b, ev); err != nil {
 			return 0, false, readErr(err)
 		}
@@ -254,67 +403,52 @@ func (e *Engine) gcChangeLogBatch(ctx context.Context, ws string, retention time
 	return n, more, nil
 }
 
-// gcTombstonesBatch collects at most GCBatch tombstones of ws in one
-// commit, oldest version first, while they are older than the window
-// (by server_deleted_at) and at or below the minimum live cursor.
-func (e *Engine) gcTombstonesBatch(ctx context.Context, ws string, retention time.Duration) (int, bool, error) {
-	unlock := e.locks.lock(ws)
-	defer unlock()
-	b := e.db.NewBatch()
-	defer b.Close()
-	now := e.cfg.Now()
-	cutoffMs := now.Add(-retention).UnixMilli()
-	minCursor, changed, err := e.gcPrepare(b, ws, cutoffMs, now.UnixMilli())
+// planTombstoneGC lists the versions of up to GCBatch tombstones, oldest
+// first, older than cutoffMs and at or below the minimum fresh cursor.
+func planTombstoneGC(v *synclog.View, ws string, cutoffMs int64) ([]uint64, bool, error) {
+	minCursor := uint64(noCursorMinimum)
+	cprefix := synclog.NewKey(synclog.PrefixCursor).Str(ws)
+	cit, err := v.NewIter(cprefix, synclog.PrefixEnd(cprefix))
 	if err != nil {
-		return 0, false, readErr(err)
+		return nil, false, err
+	}
+	for ok := cit.First(); ok; ok = cit.Next() {
+		var cur synclog.CursorRecord
+		if synclog.Decode(cit.Key(), cit.Value(), &cur) == nil && cur.UpdatedAtMs >= cutoffMs {
+			minCursor = min(minCursor, cur.LastSeen)
+		}
+	}
+	if err := cit.Close(); err != nil {
+		return nil, false, err
 	}
 	prefix := synclog.NewKey(synclog.PrefixTombByVersion).Str(ws)
-	it, err := b.NewIter(prefix, synclog.PrefixEnd(prefix))
+	it, err := v.NewIter(prefix, synclog.PrefixEnd(prefix))
 	if err != nil {
-		return 0, false, readErr(err)
+		return nil, false, err
 	}
-	var upTo uint64
-	n, more := 0, false
+	defer it.Close()
+	var vers []uint64
 	for ok := it.First(); ok; ok = it.Next() {
 		r := synclog.ReadKey(it.Key())
 		r.Str()
-		v := r.U64()
+		ver := r.U64()
 		table, pk, err := synclog.SplitEntityID(string(it.Value()))
 		if err != nil || r.Err() != nil {
-			it.Close()
-			return 0, false, readErr(&synclog.CorruptionError{Key: append([]byte(nil), it.Key()...), Err: synclog.ErrBadKey})
+			return nil, false, &synclog.CorruptionError{Key: append([]byte(nil), it.Key()...), Err: synclog.ErrBadKey}
 		}
 		var tomb synclog.TombRecord
-		if _, err := synclog.GetRecord(b, synclog.TombKey(ws, table, pk), &tomb); err != nil {
-			it.Close()
-			return 0, false, readErr(err)
+		if _, err := synclog.GetRecord(v, synclog.TombKey(ws, table, pk), &tomb); err != nil {
+			return nil, false, err
 		}
-		if v > minCursor || tomb.DeletedAtMs >= cutoffMs {
+		if ver > minCursor || tomb.DeletedAtMs >= cutoffMs {
 			break
 		}
-		if n == GCBatch {
-			more = true
-			break
+		if len(vers) == GCBatch {
+			return vers, true, nil
 		}
-		upTo, n = v, n+1
+		vers = append(vers, ver)
 	}
-	if err := it.Close(); err != nil {
-		return 0, false, readErr(err)
-	}
-	if n > 0 {
-		ev := &synclog.SystemEvent{Type: evGCTombstones, AtMs: now.UnixMilli(), Actor: "gc",
-			Body: synclog.MustEncode(&gcBody{Workspace: ws, UpTo: upTo})}
-		if err := e.appendSystem(b, ev); err != nil {
-			return 0, false, readErr(err)
-		}
-	}
-	if n == 0 && !changed {
-		return 0, false, nil
-	}
-	if err := e.db.Commit(ctx, b); err != nil {
-		return 0, false, commitErr(err)
-	}
-	return n, more, nil
+	return vers, false, it.Error()
 }
 
 // foldCursorExpire deletes the named device cursors.
@@ -342,43 +476,16 @@ func foldGCChangeLog(b *synclog.Batch, body *gcBody) error {
 	if body.UpTo <= ctr.Floor {
 		return nil
 	}
-	it, err := b.NewIter(synclog.ChangeKey(ws, ctr.Floor+1), synclog.ChangeKey(ws, body.UpTo+1))
-	if err != nil {
+	if body.From == 0 || body.From > body.UpTo {
+		return fmt.Errorf("engine: gc.changelog of %s with range %d..%d: %w", ws, body.From, body.UpTo, synclog.ErrCorrupt)
+	}
+	for _, opID := range body.OpIDs {
+		if err := b.Delete(synclog.OpIndexKey(opID)); err != nil {
+			return err
+		}
+	}
+	if err := b.DeleteRange(synclog.ChangeKey(ws, ctr.Floor+1), synclog.ChangeKey(ws, body.UpTo+1)); err != nil {
 		return err
-	}
-	type entry struct {
-		key  []byte
-		opID string
-		v    uint64
-	}
-	var entries []entry
-	for ok := it.First(); ok; ok = it.Next() {
-		var rec synclog.ChangeRecord
-		if err := synclog.Decode(it.Key(), it.Value(), &rec); err != nil {
-			it.Close()
-			return err
-		}
-		r := synclog.ReadKey(it.Key())
-		r.Str()
-		entries = append(entries, entry{key: append([]byte(nil), it.Key()...), opID: rec.OpID, v: r.U64()})
-	}
-	if err := it.Close(); err != nil {
-		return err
-	}
-	for _, en := range entries {
-		if err := b.Delete(en.key); err != nil {
-			return err
-		}
-		var idx synclog.OpIndexRecord
-		found, err := synclog.GetRecord(b, synclog.OpIndexKey(en.opID), &idx)
-		if err != nil {
-			return err
-		}
-		if found && idx.Workspace == ws && idx.Version == en.v {
-			if err := b.Delete(synclog.OpIndexKey(en.opID)); err != nil {
-				return err
-			}
-		}
 	}
 	ctr.Floor = body.UpTo
 	ctr.Counter = max(ctr.Counter, body.UpTo)
@@ -481,14 +588,16 @@ type maintenance struct {
 	backlogAt time.Time
 	hasBack   bool
 
-	runMu  sync.Mutex // one run at a time
-	stop   chan struct{}
-	done   chan struct{}
-	closed bool
+	runMu   sync.Mutex // one run at a time
+	gcLocks wsLocks    // one GC per workspace at a time
+	stop    chan struct{}
+	done    chan struct{}
+	closed  bool
 }
 
 func (m *maintenance) init(cfg HistoryConfig) {
 	m.cfg = cfg
+	m.gcLocks.m = map[string]*wsLock{}
 	m.state = "idle"
 }
 
