@@ -230,7 +230,7 @@ var settingsTable = []setting{
 			s.StorageMIMEAllow = v
 			return nil
 		}},
-	{name: "rate-limit", env: "SYNCD_RATE_LIMITS", list: true, unsupported: true,
+	{name: "rate-limit", env: "SYNCD_RATE_LIMITS", list: true,
 		help: "BUCKET=N/WINDOW, e.g. sync:push=3/60s (repeatable)",
 		apply: func(s *settings, v string) error {
 			if err := checkRateLimit(v); err != nil {
@@ -239,7 +239,7 @@ var settingsTable = []setting{
 			s.RateLimits = append(s.RateLimits, v)
 			return nil
 		}},
-	{name: "webhook-allow-private", env: "SYNCD_WEBHOOK_ALLOW_PRIVATE", def: "false", bool: true, unsupported: true,
+	{name: "webhook-allow-private", env: "SYNCD_WEBHOOK_ALLOW_PRIVATE", def: "false", bool: true,
 		help:  "allow webhook targets on private or loopback addresses",
 		apply: boolean(func(s *settings) *bool { return &s.WebhookAllowPrivate })},
 	{name: "jobs-max-per-user", env: "SYNCD_JOBS_MAX_PER_USER", def: "5",

@@ -162,7 +162,7 @@ func TestSettings_Unsupported(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := s.unsupportedSet()
-	for _, name := range []string{"nats-url", "nats-listen", "nats-routes", "peer", "rate-limit", "webhook-allow-private"} {
+	for _, name := range []string{"nats-url", "nats-listen", "nats-routes", "peer"} {
 		if _, ok := got[name]; !ok {
 			t.Errorf("%s not reported as unsupported", name)
 		}
@@ -171,6 +171,14 @@ func TestSettings_Unsupported(t *testing.T) {
 		if _, ok := got[name]; ok {
 			t.Errorf("%s (blob storage exists) reported as unsupported", name)
 		}
+	}
+	for _, name := range []string{"rate-limit", "webhook-allow-private"} {
+		if _, ok := got[name]; ok {
+			t.Errorf("%s (limits and webhooks exist) reported as unsupported", name)
+		}
+	}
+	if len(s.RateLimits) != 2 || !s.WebhookAllowPrivate {
+		t.Errorf("rate limits %v, allow private %v", s.RateLimits, s.WebhookAllowPrivate)
 	}
 	if _, ok := got["jobs-max-per-user"]; ok || s.JobsMaxPerUser != 2 || s.JobsMaxGlobal != 9 {
 		t.Errorf("job limits are supported: %v, %d %d", got, s.JobsMaxPerUser, s.JobsMaxGlobal)

@@ -118,6 +118,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		StorageQuotaBytes:   s.StorageQuotaBytes,
 		StorageMaxFileBytes: s.StorageMaxFileBytes,
 		StorageMimeAllow:    splitList(s.StorageMIMEAllow),
+		// Per-user sync endpoint limits and webhook targets.
+		RateLimits:          s.RateLimits,
+		WebhookAllowPrivate: s.WebhookAllowPrivate,
 		Logger:              log,
 	})
 	if err != nil {
