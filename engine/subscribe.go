@@ -25,6 +25,10 @@ type Committed struct {
 	Changes   []Change
 	// Counter is the workspace's counter after the commit.
 	Counter uint64
+	// OriginRegion names the region that accepted these changes when they
+	// were applied by replication ("" for changes accepted here): webhooks
+	// fire only where the op was accepted (model.md §6).
+	OriginRegion string
 }
 
 // Subscribe registers fn to be called after every durable commit that
