@@ -14,11 +14,14 @@ import (
 	"strings"
 )
 
-// Secret and signing errors (side-modules §5.2; the messages are the spec's).
+// Secret and signing errors (side-modules §5.2; the messages are the
+// spec's, capitals included).
 var (
 	ErrNoEncryptionKey = errors.New("Webhook encryption key is required")
+	//lint:ignore ST1005 the spec's message
 	ErrBadSecretFormat = errors.New("Invalid webhook secret payload")
-	ErrDecryptSecret   = errors.New("Failed to decrypt webhook signing secret")
+	//lint:ignore ST1005 the spec's message
+	ErrDecryptSecret = errors.New("Failed to decrypt webhook signing secret")
 )
 
 // secretRE is the shape of a signing secret: "whs_" + 64 hex (32 bytes).
