@@ -1,3 +1,5 @@
+//lint:file-ignore U1000 the _msgpack fields are msgpack's as_array markers, read by reflection
+
 package blobs
 
 import (
