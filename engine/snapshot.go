@@ -440,30 +440,23 @@ func snapshotPayload(payload []byte, pkField, pk string, clock int64, hlc string
 	body := payload[bytes.IndexByte(payload, '{')+1 : bytes.LastIndexByte(payload, '}')]
 	base := bytes.IndexByte(payload, '{') + 1
 	pos := 0
-	var rest []byte
 	for i := 0; i < nDrop; i++ {
-		rest = appendMembers(rest, body[pos:drop[i][0]-base])
+		out = appendMembers(out, body[pos:drop[i][0]-base])
 		pos = drop[i][1] - base
 	}
-	rest = appendMembers(rest, body[pos:])
-	if len(bytes.TrimSpace(rest)) > 0 {
-		out = append(out, ',')
-		out = append(out, bytes.TrimSpace(rest)...)
-	}
+	out = appendMembers(out, body[pos:])
 	return append(out, '}')
 }
 
 // appendMembers appends a run of members (possibly with leading or
-// trailing separators) to dst, joined by single commas.
-func appendMembers(dst, run []byte) []byte {
+// trailing separators) to out, after a comma.
+func appendMembers(out, run []byte) []byte {
 	run = bytes.Trim(run, " \t\r\n,")
 	if len(run) == 0 {
-		return dst
+		return out
 	}
-	if len(dst) > 0 {
-		dst = append(dst, ',')
-	}
-	return append(dst, run...)
+	out = append(out, ',')
+	return append(out, run...)
 }
 
 // snapshotPayloadSlow rebuilds an object with duplicate keys: head holds
