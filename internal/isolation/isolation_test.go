@@ -217,4 +217,3 @@ func notificationPut(pk, ws, user string) crashtest.Op {
 	return crashtest.Op{TableName: "notifications", Operation: "put", PK: pk, Payload: payload,
 		Stamp: crashtest.Stamp{DeviceID: "dev", OpID: uuid.NewString(), HLC: "0000000000001:0000:dev", Clock: 1}}
 }
-
