@@ -67,12 +67,13 @@ func (s *Store) CreateJob(ctx context.Context, in CreateInput) (string, error) {
 		var ie *idemEntry
 		if in.IdempotencyKey != "" {
 			if ie = s.idem[idemKey(in.UserID, in.IdempotencyKey)]; ie != nil {
+				done := ie.done // read under s.mu; commitCreate clears it
 				s.mu.Unlock()
-				if ie.done == nil {
+				if done == nil {
 					return ie.id, nil
 				}
 				select {
-				case <-ie.done:
+				case <-done:
 				case <-ctx.Done():
 					return "", syncerr.Unavailable(ctx.Err(), "request cancelled")
 				}
@@ -474,18 +475,27 @@ func (s *Store) CleanupExpired(ctx context.Context) (int, error) {
 	now := s.cfg.Now().UnixMilli()
 	limit := s.cfg.CleanupBatch
 	n := s.terminalizeLegacy(ctx, limit)
+	type old struct {
+		e           *entry
+		completedAt int64
+	}
 	s.mu.Lock()
-	var streaming, expired []*entry
+	var streaming []*entry
+	var olds []old
 	for _, e := range s.jobs {
 		switch {
 		case e.status == StatusStreaming:
 			streaming = append(streaming, e)
 		case e.status != "" && now-e.completedAt > s.cfg.Retention.Milliseconds():
-			expired = append(expired, e)
+			olds = append(olds, old{e, e.completedAt})
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(expired, func(i, j int) bool { return expired[i].completedAt < expired[j].completedAt })
+	sort.Slice(olds, func(i, j int) bool { return olds[i].completedAt < olds[j].completedAt })
+	expired := make([]*entry, len(olds))
+	for i := range olds {
+		expired[i] = olds[i].e
+	}
 	for _, e := range streaming {
 		if n >= limit {
 			return n, nil

@@ -121,20 +121,29 @@ func (s *Store) ClaimNextJob(ctx context.Context, owner string, nowMs, expMs int
 	if err != nil {
 		return nil, err
 	}
+	// The order keys are copied under s.mu (index fields change under it).
+	type cand struct {
+		e         *entry
+		startedAt int64
+	}
 	s.mu.Lock()
-	var cands []*entry
+	var cs []cand
 	for _, e := range s.jobs {
 		if e.status == StatusStreaming && e.hasExec {
-			cands = append(cands, e)
+			cs = append(cs, cand{e, e.startedAt})
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].startedAt != cands[j].startedAt {
-			return cands[i].startedAt < cands[j].startedAt
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].startedAt != cs[j].startedAt {
+			return cs[i].startedAt < cs[j].startedAt
 		}
-		return cands[i].id < cands[j].id
+		return cs[i].e.id < cs[j].e.id
 	})
+	cands := make([]*entry, len(cs))
+	for i := range cs {
+		cands[i] = cs[i].e
+	}
 	for _, e := range cands {
 		if !e.mu.TryLock() {
 			continue // someone is writing it: it is not idle
