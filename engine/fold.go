@@ -36,19 +36,16 @@ type known struct {
 	row      *synclog.RowRecord
 	rowFound bool
 	noIndex  bool
+	// counterLater: the caller writes the workspace counter once for the
+	// whole batch (push allocates a contiguous block), so the fold skips it.
+	counterLater bool
 }
 
 func foldChangeKnown(b *synclog.Batch, ws string, v uint64, rec *synclog.ChangeRecord, k *known) (foldOutcome, error) {
 	var out foldOutcome
 	// Counter: the highest version allocated.
-	var ctr synclog.CounterRecord
-	ckey := synclog.CounterKey(ws)
-	if _, err := synclog.GetRecord(b, ckey, &ctr); err != nil {
-		return out, err
-	}
-	if v > ctr.Counter {
-		ctr.Counter = v
-		if err := b.SetRecord(ckey, &ctr); err != nil {
+	if k == nil || !k.counterLater {
+		if err := raiseCounter(b, ws, v); err != nil {
 			return out, err
 		}
 	}
@@ -141,6 +138,20 @@ func foldChangeKnown(b *synclog.Batch, ws string, v uint64, rec *synclog.ChangeR
 		}
 	}
 	return out, nil
+}
+
+// raiseCounter makes ws's counter at least v.
+func raiseCounter(b *synclog.Batch, ws string, v uint64) error {
+	var ctr synclog.CounterRecord
+	ckey := synclog.CounterKey(ws)
+	if _, err := synclog.GetRecord(b, ckey, &ctr); err != nil {
+		return err
+	}
+	if v <= ctr.Counter {
+		return nil
+	}
+	ctr.Counter = v
+	return b.SetRecord(ckey, &ctr)
 }
 
 func revOf(rec *synclog.ChangeRecord) crdt.Revision {

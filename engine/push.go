@@ -101,6 +101,10 @@ func (e *Engine) Push(ctx context.Context, user string, batch PushBatch) (PushRe
 	}
 	counter := next - 1
 	if len(changes) > 0 {
+		// The folds left the counter to us: one write for the whole block.
+		if err := raiseCounter(b, ws, counter); err != nil {
+			return PushResult{}, readErr(err)
+		}
 		if err := e.db.Commit(ctx, b); err != nil {
 			return PushResult{}, commitErr(err)
 		}
@@ -205,7 +209,7 @@ func (e *Engine) pushOne(b *synclog.Batch, ws, user string, ops []PendingOp, g *
 	}
 	// The row and the op_id index were read through b above; the fold need
 	// not read them again.
-	out, err := foldChangeKnown(b, ws, v, rec, &known{row: &row, rowFound: rowFound, noIndex: true})
+	out, err := foldChangeKnown(b, ws, v, rec, &known{row: &row, rowFound: rowFound, noIndex: true, counterLater: true})
 	if err != nil {
 		return OpResult{}, nil, readErr(err)
 	}
