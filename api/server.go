@@ -68,6 +68,8 @@ type Config struct {
 	Intents Intents
 	// Storage serves /v1/storage/* and /v1/blobs/*; nil answers 404.
 	Storage Storage
+	// Admin serves /v1/admin/*; nil answers 503.
+	Admin Admin
 	// Ready reports whether the log accepts writes (nil = ready); /readyz
 	// answers 503 otherwise. Default: always ready.
 	Ready func() error
@@ -181,6 +183,10 @@ func (s *Server) routes() {
 		{path: "/v1/blobs/{token}", name: "blobs", methods: []string{http.MethodGet, http.MethodHead, http.MethodPut}, h: s.blob},
 		{path: "/v1/sync/maintenance", name: "sync.maintenance", methods: get, auth: true, h: s.maintenance},
 		{path: "/v1/sync/workspaces", name: "sync.workspaces", methods: get, auth: true, h: s.workspaces},
+
+		{path: "/v1/admin/status", name: "admin.status", methods: get, auth: true, h: s.adminStatus},
+		{path: "/v1/admin/digest", name: "admin.digest", methods: get, auth: true, h: s.adminDigest},
+		{path: "/v1/admin/actions/{id}", name: "admin.action", methods: post, auth: true, h: s.adminAction},
 
 		{path: "/v1/rpc/{call}", name: "rpc", methods: post, auth: true, rpc: true, h: s.rpc},
 		{path: "/v1/jobs/{id}/stream", name: "jobs.stream", methods: getOnly, auth: true, h: s.jobStream},

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/or3/syncd/admin"
 	"github.com/or3/syncd/api"
 	"github.com/or3/syncd/blobs"
 	"github.com/or3/syncd/engine"
@@ -80,6 +81,9 @@ type Config struct {
 	// ("": the key in DataDir/webhook-key, generated on first start).
 	WebhookAllowPrivate bool
 	WebhookKey          string
+	// AdminBridgeSecret is OR3_ADMIN_JWT_SECRET of the deployment admin
+	// bridge grant ("": the bridge is refused).
+	AdminBridgeSecret string
 }
 
 // HTTP server limits (the numbers): a slow client cannot hold a
@@ -147,6 +151,8 @@ type Daemon struct {
 	Limits   *limits.Limiter
 	Webhooks *webhooks.Store
 	buckets  *limits.Buckets
+	// Admin is the admin module (admin stores, audit, operations).
+	Admin *admin.Service
 
 	ln      net.Listener
 	serveCh chan error
@@ -269,6 +275,12 @@ func New(cfg Config) (d *Daemon, err error) {
 	d.Folder.Handle("job", jobs.Fold)
 	d.Folder.Handle(blobs.Domain, blobs.Fold)
 	webhooks.Register(d.Folder)
+	admin.Register(d.Folder) // admin, settings, audit
+
+	// 6b. Admin: admin stores, audit log, status, actions, verify, backup.
+	if d.Admin, err = newAdmin(cfg, d); err != nil {
+		return nil, err
+	}
 
 	// 7. The watch hub: fans committed changes out to SSE and WebSocket
 	//    streams (after catching each up from the log). Its refusals are
@@ -286,7 +298,9 @@ func New(cfg Config) (d *Daemon, err error) {
 		Intents: d.Intents,
 		Storage: d.Blobs,
 		Stores: map[string]api.RPCStore{"auth": d.Identity, "jobs": d.Jobs, "notifications": d.Notifications,
-			"rateLimit": d.Limits, "webhooks": d.Webhooks},
+			"rateLimit": d.Limits, "webhooks": d.Webhooks,
+			"workspaceAccess": d.Admin.Access(), "workspaceSettings": d.Admin.Settings(), "adminUsers": d.Admin.Users()},
+		Admin:   d.Admin,
 		Limiter: apiLimiter{d.buckets},
 		Jobs:    d.Jobs,
 		Watch:   d.Hub,

@@ -180,6 +180,10 @@ func Fold(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) error {
 		err = foldWith(ev, func(x *wsUpdateBody) error { return foldWSUpdate(b, ev.AtMs, x) })
 	case evWSRemove:
 		err = foldWith(ev, func(x *wsRemoveBody) error { return foldWSRemove(b, ev.AtMs, x) })
+	case evWSSoftDelete:
+		err = foldWith(ev, func(x *wsSoftDeleteBody) error { return foldWSSoftDelete(b, ev.AtMs, x) })
+	case evWSRestore:
+		err = foldWith(ev, func(x *wsRestoreBody) error { return foldWSRestore(b, ev.AtMs, x) })
 	case evMemberSet:
 		err = foldWith(ev, func(x *memberSetBody) error { return foldMemberSet(b, seq, ev.AtMs, x) })
 	case evMemberRemove:

@@ -166,6 +166,11 @@ func (s *Store) write(ctx context.Context, op, actor string, fn func(t *txn) err
 	if b.Empty() {
 		return nil
 	}
+	if h := writeHookFrom(ctx); h != nil {
+		if err := h(b, t.atMs); err != nil {
+			return storeErr(op, err)
+		}
+	}
 	if err := s.db.Commit(ctx, b); err != nil {
 		s.log.Warn("identity write not committed", "op", op, "err", err)
 		return storeErr(op, fmt.Errorf("commit: %w", err))

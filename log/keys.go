@@ -68,6 +68,9 @@ const (
 	PrefixAdmin byte = 0x37
 	// PrefixSettings: workspace settings. key: 0x38 | ws | key.
 	PrefixSettings byte = 0x38
+	// PrefixAudit: the audit index (admin module). key: 0x39 | u64 system
+	// seq of an audit event → a short summary of it.
+	PrefixAudit byte = 0x39
 	// PrefixJob: background jobs. key: 0x40 | jobId; chunks 0x41 | jobId | u64 offset.
 	PrefixJob      byte = 0x40
 	PrefixJobChunk byte = 0x41
@@ -92,7 +95,7 @@ var stateKeyspaces = []byte{
 	PrefixOpIndex, PrefixCounter, PrefixRow, PrefixTomb, PrefixTombByVersion,
 	PrefixCursor, PrefixUser, PrefixAccount, PrefixWorkspace, PrefixMember,
 	PrefixMemberByUser, PrefixInvite, PrefixInviteByToken, PrefixAdmin,
-	PrefixSettings, PrefixJob, PrefixJobChunk, PrefixIntent, PrefixIntentByWS, PrefixBlob,
+	PrefixSettings, PrefixAudit, PrefixJob, PrefixJobChunk, PrefixIntent, PrefixIntentByWS, PrefixBlob,
 	PrefixWebhook, PrefixDelivery,
 }
 

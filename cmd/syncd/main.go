@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return 0
 		case "bench":
 			return runBench(ctx, args[1:], stdout, stderr)
+		case "admin":
+			return runAdmin(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 

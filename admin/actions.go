@@ -1,0 +1,207 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/or3/syncd/syncerr"
+)
+
+// Actions lists the maintenance actions of POST /v1/admin/actions/{id}.
+var Actions = []string{"sync.gc-change-log", "sync.gc-tombstones", "storage.gc", "log.compact", "state.verify", "backup"}
+
+// ActionParams is the optional JSON body of an action.
+type ActionParams struct {
+	WorkspaceID      string `json:"workspaceId,omitempty"`      // GC: one workspace (default: all)
+	RetentionSeconds int64  `json:"retentionSeconds,omitempty"` // GC: default the configured retention
+	Limit            int    `json:"limit,omitempty"`            // storage.gc: per workspace
+	Dir              string `json:"dir,omitempty"`              // backup: the target directory
+}
+
+// maxActionBody bounds an action's body.
+const maxActionBody = 64 << 10
+
+// DecodeActionParams decodes an action body (empty is {}); unknown keys
+// are refused so a misspelt parameter is not silently ignored.
+func DecodeActionParams(body []byte) (ActionParams, error) {
+	var p ActionParams
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return p, nil
+	}
+	if len(body) > maxActionBody {
+		return p, syncerr.Oversized("action body over %d bytes", maxActionBody)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return p, syncerr.Validation("invalid action parameters: %v", err)
+	}
+	if dec.More() {
+		return p, syncerr.Validation("invalid action parameters: trailing data")
+	}
+	if p.RetentionSeconds < 0 || p.Limit < 0 || len(p.WorkspaceID) > 256 || len(p.Dir) > 4096 {
+		return p, syncerr.Validation("invalid action parameters: negative or oversized value")
+	}
+	return p, nil
+}
+
+// GCSummary answers the GC actions.
+type GCSummary struct {
+	Workspaces int   `json:"workspaces"`
+	Purged     int   `json:"purged"`
+	Scanned    int   `json:"scanned,omitempty"`
+	DurationMs int64 `json:"durationMs"`
+}
+
+// RunAction runs one maintenance action and records it in the audit log.
+// progress, if set, receives progress of long actions.
+func (s *Service) RunAction(ctx context.Context, actor Actor, id string, p ActionParams, progress Progress) (any, error) {
+	if progress == nil {
+		progress = func(string, int64, int64) {}
+	}
+	var res any
+	var err error
+	switch id {
+	case "sync.gc-change-log", "sync.gc-tombstones":
+		res, err = s.syncGC(ctx, p, id == "sync.gc-tombstones", progress)
+	case "storage.gc":
+		res, err = s.storageGC(ctx, p, progress)
+	case "log.compact":
+		res, err = s.compact(ctx)
+	case "state.verify":
+		return s.verifyAction(ctx, actor, progress)
+	case "backup":
+		if p.Dir == "" {
+			return nil, syncerr.Validation("backup needs {\"dir\": ...}")
+		}
+		return s.Backup(ctx, actor, p.Dir, progress)
+	default:
+		return nil, syncerr.NotFound("unknown admin action %.64q (known: sync.gc-change-log, sync.gc-tombstones, storage.gc, log.compact, state.verify, backup)", id)
+	}
+	rec := map[string]any{"result": res}
+	if err != nil {
+		rec["error"] = err.Error()
+	}
+	if aerr := s.RecordAction(context.WithoutCancel(ctx), actor, id, p, rec); aerr != nil && err == nil {
+		err = aerr
+	}
+	return res, err
+}
+
+func (s *Service) verifyAction(ctx context.Context, actor Actor, progress Progress) (any, error) {
+	rep, err := s.VerifyOnline(ctx, func(done, total int64) { progress("verify", done, total) })
+	rec := map[string]any{"ok": rep.OK, "mode": rep.Mode, "problems": rep.Problems}
+	if err != nil {
+		rec["error"] = err.Error()
+	}
+	if aerr := s.RecordAction(context.WithoutCancel(ctx), actor, "state.verify", nil, rec); aerr != nil && err == nil {
+		err = aerr
+	}
+	return rep, err
+}
+
+func (s *Service) workspaces(ctx context.Context, p ActionParams) ([]string, error) {
+	if p.WorkspaceID != "" {
+		return []string{p.WorkspaceID}, nil
+	}
+	if s.cfg.Engine == nil {
+		return nil, errUnavailable("the sync engine is not configured")
+	}
+	return s.cfg.Engine.WorkspaceIDs(ctx)
+}
+
+func (s *Service) syncGC(ctx context.Context, p ActionParams, tombstones bool, progress Progress) (GCSummary, error) {
+	start := time.Now()
+	if s.cfg.Engine == nil {
+		return GCSummary{}, errUnavailable("the sync engine is not configured")
+	}
+	retention := s.cfg.Engine.Retention()
+	if p.RetentionSeconds > 0 {
+		retention = time.Duration(p.RetentionSeconds) * time.Second
+	}
+	ids, err := s.workspaces(ctx, p)
+	if err != nil {
+		return GCSummary{}, err
+	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	var sum GCSummary
+	for i, ws := range ids {
+		r, err := s.cfg.Engine.AdminGC(ctx, ws, retention, tombstones)
+		sum.Purged += r.Purged
+		sum.Workspaces++
+		progress("gc", int64(i+1), int64(len(ids)))
+		if err != nil {
+			sum.DurationMs = time.Since(start).Milliseconds()
+			return sum, err
+		}
+	}
+	sum.DurationMs = time.Since(start).Milliseconds()
+	return sum, nil
+}
+
+func (s *Service) storageGC(ctx context.Context, p ActionParams, progress Progress) (GCSummary, error) {
+	start := time.Now()
+	if s.cfg.Storage == nil {
+		return GCSummary{}, errUnavailable("blob storage is not configured")
+	}
+	retention := int64(30 * 24 * 3600)
+	if s.cfg.Engine != nil {
+		retention = int64(s.cfg.Engine.Retention() / time.Second)
+	}
+	if p.RetentionSeconds > 0 {
+		retention = p.RetentionSeconds
+	}
+	ids, err := s.workspaces(ctx, p)
+	if err != nil {
+		return GCSummary{}, err
+	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	var sum GCSummary
+	for i, ws := range ids {
+		del, scanned, err := s.cfg.Storage.AdminGC(ctx, ws, retention, p.Limit)
+		sum.Purged += del
+		sum.Scanned += scanned
+		sum.Workspaces++
+		progress("storage-gc", int64(i+1), int64(len(ids)))
+		if err != nil {
+			sum.DurationMs = time.Since(start).Milliseconds()
+			return sum, err
+		}
+	}
+	sum.DurationMs = time.Since(start).Milliseconds()
+	return sum, nil
+}
+
+// CompactResult answers log.compact.
+type CompactResult struct {
+	DiskBytesBefore uint64 `json:"diskBytesBefore"`
+	DiskBytesAfter  uint64 `json:"diskBytesAfter"`
+	DurationMs      int64  `json:"durationMs"`
+}
+
+// compact runs a full Pebble compaction, so space that GC and job
+// compaction freed (deleted keys and range tombstones) returns to the
+// filesystem. History itself is collected by the GC actions and the
+// maintenance loop, job chunks when a job finishes, webhook logs by their
+// purge; each of those logs its own events.
+func (s *Service) compact(ctx context.Context) (CompactResult, error) {
+	start := time.Now()
+	pdb := s.db.Pebble()
+	if pdb == nil {
+		return CompactResult{}, errUnavailable("store recovering")
+	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	res := CompactResult{DiskBytesBefore: pdb.Metrics().DiskSpaceUsage()}
+	if err := pdb.Compact(ctx, []byte{0x00}, []byte{0xff}, true); err != nil {
+		return res, syncerr.Internal(err, "compaction failed")
+	}
+	res.DiskBytesAfter = pdb.Metrics().DiskSpaceUsage()
+	res.DurationMs = time.Since(start).Milliseconds()
+	return res, nil
+}

@@ -1,0 +1,76 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/or3/syncd/engine"
+	"github.com/or3/syncd/identity"
+	synclog "github.com/or3/syncd/log"
+)
+
+// Engine is what the admin actions and status need of the sync engine.
+type Engine interface {
+	AdminGC(ctx context.Context, ws string, retention time.Duration, tombstones bool) (engine.GCResult, error)
+	WorkspaceIDs(ctx context.Context) ([]string, error)
+	Maintenance(ctx context.Context) (engine.MaintenanceState, error)
+	Retention() time.Duration
+}
+
+// StorageGC collects unreferenced blobs of one workspace (blobs.Gateway).
+type StorageGC interface {
+	AdminGC(ctx context.Context, ws string, retentionSeconds int64, limit int) (deleted, scanned int, err error)
+}
+
+// Config configures a Service.
+type Config struct {
+	// DB is the region's log. Required.
+	DB *synclog.DB
+	// Identity is the identity store the access store builds on. Required.
+	Identity *identity.Store
+	// Engine runs sync GC and reports maintenance; nil disables those.
+	Engine Engine
+	// Storage runs blob GC; nil answers storage.gc with 503.
+	Storage StorageGC
+	// Folder folds every event type (the daemon's FolderMux); state.verify
+	// replays through it. nil disables verify.
+	Folder *synclog.FolderMux
+	// DataDir is the data directory (backup copies its secrets and fs
+	// blobs). "" disables online backup.
+	DataDir string
+	// BridgeSecret is OR3_ADMIN_JWT_SECRET of the bridge grant (§5.3);
+	// empty refuses the bridge ("not configured").
+	BridgeSecret []byte
+	// Version is the build version status reports.
+	Version string
+	// Region names this region.
+	Region string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if c.DB == nil {
+		return errors.New("admin: Config.DB is required")
+	}
+	if c.Identity == nil {
+		return errors.New("admin: Config.Identity is required")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Region == "" {
+		c.Region = "local"
+	}
+	return nil
+}
