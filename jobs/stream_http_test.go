@@ -41,6 +41,9 @@ func startDaemon(t testing.TB) *daemon.Daemon {
 
 func rpc(t testing.TB, d *daemon.Daemon, call string, args ...any) (json.RawMessage, int) {
 	t.Helper()
+	if args == nil {
+		args = []any{}
+	}
 	body, _ := json.Marshal(args)
 	req, _ := http.NewRequest("POST", d.URL()+"/v1/rpc/"+call, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -198,5 +201,52 @@ func TestJobStream_HTTPEveryChunkOnce(t *testing.T) {
 	}
 	if ev = <-ch; ev.event != "done" {
 		t.Fatalf("%+v", ev)
+	}
+}
+
+// The RPC store over HTTP: admission refused is 429 with Retry-After, a
+// lost lease 409, an unknown job 404, bad arguments 400 (api.md Decisions 4).
+func TestJobsRPC_HTTPStatuses(t *testing.T) {
+	d := startDaemon(t)
+	create := func(user string) (string, int) {
+		res, code := rpc(t, d, "jobs.createJob", map[string]any{"userId": user, "threadId": "t", "messageId": "m", "model": "x", "execution": map[string]any{}})
+		var id string
+		json.Unmarshal(res, &id)
+		return id, code
+	}
+	id, _ := create("u1")
+	for i := 0; i < 4; i++ {
+		create("u1")
+	}
+	body, _ := json.Marshal([]any{map[string]any{"userId": "u1", "threadId": "t", "messageId": "m", "model": "x"}})
+	req, _ := http.NewRequest("POST", d.URL()+"/v1/rpc/jobs.createJob", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("admission: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	now := time.Now().UnixMilli()
+	if _, code := rpc(t, d, "jobs.claimJob", id, "w1", now, now+60000); code != 200 {
+		t.Fatal(code)
+	}
+	if _, code := rpc(t, d, "jobs.updateJob", id, map[string]any{"contentChunk": "x", "leaseOwner": "w2"}); code != 409 {
+		t.Fatalf("foreign lease: %d", code)
+	}
+	if _, code := rpc(t, d, "jobs.updateJob", "nope", map[string]any{"contentChunk": "x"}); code != 404 {
+		t.Fatalf("unknown job: %d", code)
+	}
+	if _, code := rpc(t, d, "jobs.claimJob", id, "w1", -5, 10); code != 400 {
+		t.Fatalf("negative now: %d", code)
+	}
+	if _, code := rpc(t, d, "jobs.nope"); code != 404 {
+		t.Fatalf("unknown method: %d", code)
+	}
+	if res, code := rpc(t, d, "jobs.getJob", id, "u1"); code != 200 || !strings.Contains(string(res), `"leaseOwner":"w1"`) {
+		t.Fatalf("%d %s", code, res)
 	}
 }
