@@ -14,8 +14,12 @@ import (
 // (characters, as the spec counts them).
 const maxResponseBody = 4096
 
-// purgeBatch bounds the logs one purge event deletes.
-const purgeBatch = 1000
+// purgeBatch bounds the logs one purge event deletes, maxPurge the logs
+// one purge call deletes (one batch).
+const (
+	purgeBatch = 1000
+	maxPurge   = 20_000
+)
 
 // DeliveryInput is createDeliveryLog's argument. Attempt 0 means 1;
 // Status "" means pending; a pending log without NextRetryAtMs is due now.
@@ -151,25 +155,6 @@ func (s *Store) UpdateDeliveryLog(ctx context.Context, id string, p DeliveryPatc
 	return out, err
 }
 
-// deliveriesOf reads one webhook's logs through r, oldest first.
-func deliveriesOf(r synclog.Reader, webhookID string) ([]*Delivery, error) {
-	p := deliveryPrefix(webhookID)
-	it, err := r.NewIter(p, synclog.PrefixEnd(p))
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	var out []*Delivery
-	for ok := it.First(); ok; ok = it.Next() {
-		d := new(Delivery)
-		if err := synclog.Decode(it.Key(), it.Value(), d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, it.Error()
-}
-
 func newestFirst(ds []*Delivery) {
 	sort.SliceStable(ds, func(i, j int) bool {
 		if ds[i].CreatedAtMs != ds[j].CreatedAtMs {
@@ -184,13 +169,24 @@ func newestFirst(ds []*Delivery) {
 func (s *Store) GetDeliveryLogs(_ context.Context, webhookID string, sinceMs int64) ([]*Delivery, error) {
 	var out []*Delivery
 	err := s.read(func(v *synclog.View) error {
-		all, err := deliveriesOf(v, webhookID)
-		for _, d := range all {
-			if d.CreatedAtMs >= sinceMs {
-				out = append(out, d)
-			}
+		// Newest first, walking back until the logs are older than since.
+		p := deliveryPrefix(webhookID)
+		it, err := v.NewIter(p, synclog.PrefixEnd(p))
+		if err != nil {
+			return err
 		}
-		return err
+		defer it.Close()
+		for ok := it.Last(); ok; ok = it.Prev() {
+			d := new(Delivery)
+			if err := synclog.Decode(it.Key(), it.Value(), d); err != nil {
+				return err
+			}
+			if d.CreatedAtMs < sinceMs {
+				break
+			}
+			out = append(out, d)
+		}
+		return it.Error()
 	})
 	if err != nil {
 		return nil, internal(err, "read")
@@ -200,22 +196,27 @@ func (s *Store) GetDeliveryLogs(_ context.Context, webhookID string, sinceMs int
 }
 
 // recentTerminal returns the last limit success/failed logs, newest first.
+// Delivery ids are UUIDv7 of the store's clock with a counter, so a
+// webhook's key range is in creation order: it walks back from the newest
+// and stops at the limit (no scan of the history).
 func recentTerminal(r synclog.Reader, webhookID string, limit int) ([]*Delivery, error) {
-	all, err := deliveriesOf(r, webhookID)
+	p := deliveryPrefix(webhookID)
+	it, err := r.NewIter(p, synclog.PrefixEnd(p))
 	if err != nil {
 		return nil, err
 	}
-	newestFirst(all)
+	defer it.Close()
 	out := []*Delivery{}
-	for _, d := range all {
+	for ok := it.Last(); ok && len(out) < limit; ok = it.Prev() {
+		d := new(Delivery)
+		if err := synclog.Decode(it.Key(), it.Value(), d); err != nil {
+			return nil, err
+		}
 		if d.State.Status == StatusSuccess || d.State.Status == StatusFailed {
 			out = append(out, d)
-			if len(out) == limit {
-				break
-			}
 		}
 	}
-	return out, nil
+	return out, it.Error()
 }
 
 // GetRecentTerminalDeliveries returns the last max(1, limit) finished
@@ -464,6 +465,9 @@ func (s *Store) PurgeExpiredLogs(ctx context.Context, beforeMs int64) (int, erro
 			}
 			if d.CreatedAtMs < beforeMs {
 				old = append(old, deliveryRef{WebhookID: d.WebhookID, ID: d.ID})
+				if len(old) == maxPurge {
+					break // the rest on the next run
+				}
 			}
 		}
 		return it.Error()
