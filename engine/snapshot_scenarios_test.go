@@ -471,3 +471,34 @@ func TestSnapshot_BootstrapUnderConcurrentPushesConverges(t *testing.T) {
 	}
 	t.Logf("snapshot @%d with %d items, %d versions pulled after it, %d keys", hw, len(items), h.counter("ws-1")-hw, n)
 }
+
+// AppendJSON writes exactly what encoding/json writes for a page.
+func TestSnapshot_AppendJSONMatchesEncodingJSON(t *testing.T) {
+	h := newHarness(t)
+	h.push("ws-1", "alice",
+		put("threads", "t<1>&\u2028", 1, "1:0:dA", newOpID(), map[string]any{"id": "t<1>&\u2028", "title": "é \"q\" <b>", "n": 1.5e3, "clock": 1}),
+		put("messages", "m1", 2, "2:0:dA", newOpID(), map[string]any{"id": "m1", "data": map[string]any{"x": []any{1, "}"}}}),
+		del("projects", "p1", 3, "3:0:dA", newOpID()))
+	for _, size := range []int64{1, 10} {
+		token := ""
+		for {
+			res, err := h.eng.Snapshot(context.Background(), "alice", SnapshotRequest{Scope: Scope{WorkspaceID: "ws-1"}, PageSize: size, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf strings.Builder
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(&res); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := string(res.AppendJSON(nil)), strings.TrimSuffix(buf.String(), "\n"); got != want {
+				t.Fatalf("AppendJSON\n%s\nencoding/json\n%s", got, want)
+			}
+			if res.NextPageToken == nil {
+				break
+			}
+			token = *res.NextPageToken
+		}
+	}
+}
