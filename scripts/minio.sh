@@ -31,10 +31,17 @@ install_minio() {
   MINIO_BIN="$bin"
 }
 
+# free_port prints a free loopback port below the kernel's ephemeral range:
+# MinIO refuses to listen on a port inside it ("Specified port is already in
+# use"), and staying out of it also avoids colliding with outgoing sockets.
 free_port() {
-  local p
+  local p lo=32768
+  if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+    lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+  fi
+  [ "$lo" -gt 12000 ] || lo=32768
   for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (lo - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return 0
