@@ -3,10 +3,9 @@
  * sync and storage kinds, the admin stores, and the deployment-admin
  * checker.
  *
- * Status comes from GET /v1/admin/status when syncd has it (issue 10),
- * else from what syncd already serves (version, maintenance, workspaces).
- * Actions run through POST /v1/admin/actions/{id} when present, else
- * through the sync/storage GC endpoints with the acting session user.
+ * Status is GET /v1/admin/status; actions are POST /v1/admin/actions/{id}
+ * (api.md "Jobs, admin, operations"), run by the service token with the
+ * host's admin named in X-Syncd-Admin for syncd's audit log.
  */
 import type { SyncdClient } from './client';
 import { SyncdHostError } from './errors';
@@ -16,10 +15,16 @@ import { ADMIN_USER_METHODS, WORKSPACE_ACCESS_METHODS, WORKSPACE_SETTINGS_METHOD
 import { SYNCD_PROVIDER_ID } from './sync-adapter';
 
 const SYNC_ACTIONS = [
-    { id: 'sync.gc-change-log', label: 'Collect change log', description: 'Purge change-log entries past retention (payload: {workspaceId, retentionSeconds})' },
-    { id: 'sync.gc-tombstones', label: 'Collect tombstones', description: 'Purge tombstones past retention (payload: {workspaceId, retentionSeconds})' },
+    { id: 'sync.gc-change-log', label: 'Collect change log', description: 'Purge change-log entries past retention (payload: {workspaceId?, retentionSeconds?})' },
+    { id: 'sync.gc-tombstones', label: 'Collect tombstones', description: 'Purge tombstones past retention (payload: {workspaceId?, retentionSeconds?})' },
+    { id: 'log.compact', label: 'Compact the log', description: 'Compact syncd\'s Pebble log' },
+    { id: 'state.verify', label: 'Verify state', description: 'Rebuild state from the log in memory and compare' },
 ];
-const STORAGE_ACTIONS = [{ id: 'storage.gc', label: 'Collect blobs', description: 'Delete unreferenced blobs (payload: {workspaceId, retentionSeconds})', danger: true }];
+const STORAGE_ACTIONS = [
+    { id: 'storage.gc', label: 'Collect blobs', description: 'Delete unreferenced blobs past retention (payload: {workspaceId?, retentionSeconds?, limit?})', danger: true },
+];
+
+type Warning = { level: 'info' | 'warning' | 'error'; message: string };
 
 export function createProviderAdminAdapter(client: SyncdClient, kind: 'sync' | 'storage'): ProviderAdminAdapter {
     const actions = kind === 'sync' ? SYNC_ACTIONS : STORAGE_ACTIONS;
@@ -27,49 +32,32 @@ export function createProviderAdminAdapter(client: SyncdClient, kind: 'sync' | '
         id: SYNCD_PROVIDER_ID,
         kind,
         async getStatus(_event, ctx) {
-            const warnings: Array<{ level: 'info' | 'warning' | 'error'; message: string }> = [];
+            const warnings: Warning[] = [];
             let details: Record<string, unknown> = { url: client.url, enabled: ctx.enabled };
             try {
                 details = { ...details, ...(await client.request('/v1/admin/status', { method: 'GET' })) };
             } catch (e) {
-                if (!(e instanceof SyncdHostError) || e.statusCode !== 404) {
-                    warnings.push({ level: 'error', message: (e as Error).message });
-                    return { details, warnings, actions };
-                }
-                // Older syncd without /v1/admin/status: assemble it.
-                try {
-                    const [version, maintenance, ws] = await Promise.all([
-                        client.request('/v1/version', { method: 'GET' }),
-                        client.request('/v1/sync/maintenance', { method: 'GET' }),
-                        client.request<{ workspaceIds?: string[] }>('/v1/sync/workspaces', { method: 'GET' }),
-                    ]);
-                    details = { ...details, version, maintenance, workspaces: ws.workspaceIds?.length ?? 0 };
-                } catch (e2) {
-                    warnings.push({ level: 'error', message: (e2 as Error).message });
-                }
+                warnings.push({ level: 'error', message: (e as Error).message });
+                return { details, warnings, actions };
             }
-            const m = details.maintenance as { state?: string; lastError?: string } | undefined;
-            if (m?.state === 'failed') warnings.push({ level: 'warning', message: `maintenance failed: ${m.lastError ?? 'unknown error'}` });
+            const gc = details.gc as { state?: string; lastError?: string } | undefined;
+            if (gc?.state === 'failed') warnings.push({ level: 'warning', message: `maintenance failed: ${gc.lastError ?? 'unknown error'}` });
+            if (details.healthy === false) warnings.push({ level: 'error', message: `syncd is unhealthy: ${String(details.error ?? 'unknown')}` });
             return { details, warnings, actions };
         },
         async runAction(event: H3EventLike, actionId: string, payload: unknown) {
             if (!actions.some((a) => a.id === actionId)) throw new SyncdHostError(400, 'VALIDATION_ERROR', `unknown action ${actionId}`);
-            const p = (payload ?? {}) as { workspaceId?: string; retentionSeconds?: number; limit?: number };
-            const user = sessionOf(event).userId;
-            try {
-                return await client.request(`/v1/admin/actions/${encodeURIComponent(actionId)}`, { body: p, user });
-            } catch (e) {
-                // 404: a syncd without /v1/admin/actions (or an unknown target, which the fallback reports again).
-                if (!(e instanceof SyncdHostError && e.statusCode === 404)) throw e;
-            }
-            // Fallback without /v1/admin/actions: the GC endpoints, as the session user.
-            const ws = p.workspaceId ?? sessionOf(event).workspaceId;
-            if (!ws) throw new SyncdHostError(400, 'VALIDATION_ERROR', 'payload.workspaceId is required');
-            const retentionSeconds = p.retentionSeconds ?? 30 * 24 * 3600;
-            if (actionId === 'storage.gc') {
-                return client.request('/v1/storage/gc', { body: { workspace_id: ws, retention_seconds: retentionSeconds, limit: p.limit }, user });
-            }
-            return client.request(`/v1/${actionId.replace('.', '/')}`, { body: { scope: { workspaceId: ws }, retentionSeconds }, user });
+            const p = (payload ?? {}) as Record<string, unknown>;
+            // syncd refuses unknown parameters: pass only the ones it knows.
+            const body: Record<string, unknown> = {};
+            for (const k of ['workspaceId', 'retentionSeconds', 'limit']) if (p[k] !== undefined) body[k] = p[k];
+            // The host has authorized its admin; the service token acts, the audit log names who.
+            const who = sessionOf(event).userId;
+            const r = await client.request<{ ok?: boolean; result?: unknown }>(`/v1/admin/actions/${encodeURIComponent(actionId)}`, {
+                body,
+                headers: { 'x-syncd-admin': who ? `or3:${who}` : 'or3-host' },
+            });
+            return r.ok === true && 'result' in r ? r.result : r;
         },
     };
 }
@@ -91,14 +79,12 @@ export function createAdminStores(client: SyncdClient) {
     };
 }
 
-/** Deployment admin: the identity's user, then adminUsers.isAdmin. Fails closed. */
+/** Deployment admin: adminUsers.checkDeploymentAdmin(providerUserId, provider). Fails closed. */
 export function createDeploymentAdminChecker(client: SyncdClient): DeploymentAdminChecker {
     return {
         async checkDeploymentAdmin(providerUserId, provider) {
             try {
-                const u = await client.rpc<{ userId?: string } | null>('auth', 'getUser', [{ provider, providerUserId }]);
-                if (!u?.userId) return false;
-                return (await client.rpc<boolean>('adminUsers', 'isAdmin', [{ userId: u.userId }])) === true;
+                return (await client.rpc<boolean>('adminUsers', 'checkDeploymentAdmin', [providerUserId, provider])) === true;
             } catch {
                 return false;
             }

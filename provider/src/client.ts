@@ -28,6 +28,8 @@ export interface RequestOptions {
     timeoutMs?: number;
     /** Expect an object answer (default true); false accepts any JSON. */
     expectObject?: boolean;
+    /** Extra request headers. */
+    headers?: Record<string, string>;
 }
 
 export class SyncdClient {
@@ -90,7 +92,7 @@ export class SyncdClient {
     /** A JSON call. Resolves to the parsed answer; rejects with SyncdHostError. */
     async request<T = any>(path: string, opts: RequestOptions = {}): Promise<T> {
         if (!(opts as { skipVersionCheck?: boolean }).skipVersionCheck) await this.ensureVersion();
-        const res = await this.send(path, opts);
+        const res = await this.send(path, opts, undefined, opts.headers);
         const text = await this.readText(res, path, opts.timeoutMs);
         if (!res.ok) throw errorFromResponse(res, text, path);
         let body: unknown;
@@ -110,7 +112,7 @@ export class SyncdClient {
      * non-2xx answer. No timeout on the body, only on the answer's head;
      * `signal` ends the call.
      */
-    async stream(path: string, opts: RequestOptions & { signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<Response> {
+    async stream(path: string, opts: RequestOptions & { signal?: AbortSignal } = {}): Promise<Response> {
         await this.ensureVersion();
         const head = new AbortController();
         const timer = setTimeout(() => head.abort(new DOMException('timeout', 'TimeoutError')), opts.timeoutMs ?? this.timeoutMs);

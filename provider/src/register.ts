@@ -40,10 +40,9 @@ export interface HostRegistries {
 
 /**
  * syncd's admin RPC stores (workspaceAccess, workspaceSettings, adminUsers)
- * and /v1/admin/* come with issue 10.
- * TODO(issue 10): set to true once daemon.go registers those stores.
+ * and /v1/admin/* (issue 10) are present.
  */
-export const ADMIN_STORES_AVAILABLE = false;
+export const ADMIN_STORES_AVAILABLE = true;
 
 export interface Registration {
     config: SyncdConfig;

@@ -33,7 +33,7 @@ export const WORKSPACE_ACCESS_METHODS = [
     'createWorkspace', 'softDeleteWorkspace', 'restoreWorkspace', 'searchUsers',
 ] as const;
 export const WORKSPACE_SETTINGS_METHODS = ['get', 'set'] as const;
-export const ADMIN_USER_METHODS = ['listAdmins', 'grantAdmin', 'revokeAdmin', 'isAdmin', 'searchUsers'] as const;
+export const ADMIN_USER_METHODS = ['listAdmins', 'grantAdmin', 'revokeAdmin', 'isAdmin', 'searchUsers', 'getCapabilities', 'checkDeploymentAdmin', 'listAudit'] as const;
 
 /** Dates (top level or one object deep) as epoch ms; undefined trailing args dropped. */
 export function toWireArgs(args: unknown[]): unknown[] {

@@ -17,7 +17,7 @@ const blob = (n = 2048) => {
 };
 
 async function upload(url: string, r: { method?: string; headers?: Record<string, string> }, bytes: Buffer) {
-    const res = await fetch(url, { method: r.method ?? 'PUT', headers: r.headers ?? { 'content-type': 'image/png' }, body: bytes });
+    const res = await fetch(url, { method: r.method ?? 'PUT', headers: r.headers ?? { 'content-type': 'image/png' }, body: new Uint8Array(bytes) });
     expect(res.status, await res.clone().text()).toBeLessThan(300);
 }
 
