@@ -104,7 +104,10 @@ func TestPebbleSynced_Shapes(t *testing.T) {
 }
 
 func TestPebbleSynced_Duration(t *testing.T) {
-	r, err := PebbleSynced(t.TempDir(), nil, PebbleShape{Writers: 2}, 0, 100*time.Millisecond)
+	// A duration bound, with a count bound too: a loaded CI machine under
+	// -race may not finish one commit in a short window, so the duration is
+	// generous and the count keeps the test short on a quiet one.
+	r, err := PebbleSynced(t.TempDir(), nil, PebbleShape{Writers: 2}, 40, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +126,7 @@ func TestPebbleScan_SeesEveryEntry(t *testing.T) {
 }
 
 func TestLoopbackHTTP_ServesRequests(t *testing.T) {
-	r, err := LoopbackHTTP(2, 100*time.Millisecond)
+	r, err := LoopbackHTTP(2, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
