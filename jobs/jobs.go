@@ -26,6 +26,10 @@ type UpdateInput struct {
 	ToolCalls      json.RawMessage // nil: absent; "null" clears
 	WorkflowState  json.RawMessage
 	LeaseOwner     *string
+	// Attempt, when set, is the fencing token: the job's attempts count at
+	// the worker's claim. A write under an older claim is 409 even when
+	// the same owner name claimed again (side-modules §9 item 8).
+	Attempt *int64
 }
 
 // maxErrorBytes bounds a stored error message (longer ones are cut).
@@ -251,7 +255,7 @@ func (s *Store) UpdateJob(ctx context.Context, id string, in UpdateInput) (bool,
 		return false, err
 	}
 	defer e.mu.Unlock()
-	if ok, err := s.fence(rec, in.LeaseOwner); !ok || err != nil {
+	if ok, err := s.fence(rec, in.LeaseOwner, in.Attempt); !ok || err != nil {
 		return false, err
 	}
 	chunk := ""
@@ -305,12 +309,15 @@ func (s *Store) lockJob(id string) (*entry, *jobRecord, error) {
 
 // fence decides a worker write on rec (caller holds the job's mutex).
 // ok false with a nil error is the silent no-op of the spec.
-func (s *Store) fence(rec *jobRecord, owner *string) (bool, error) {
+func (s *Store) fence(rec *jobRecord, owner *string, attempt *int64) (bool, error) {
 	if rec.Status != StatusStreaming {
 		if owner != nil {
 			return false, leaseLost("job is %s", rec.Status)
 		}
 		return false, nil
+	}
+	if attempt != nil && *attempt != rec.Attempts {
+		return false, leaseLost("claim %d was superseded by attempt %d", *attempt, rec.Attempts)
 	}
 	if rec.LeaseOwner == "" {
 		return true, nil
@@ -329,23 +336,27 @@ func (s *Store) fence(rec *jobRecord, owner *string) (bool, error) {
 
 // CompleteJob finishes a streaming job with finalContent (same fencing as
 // UpdateJob).
-func (s *Store) CompleteJob(ctx context.Context, id, finalContent string, leaseOwner *string) (bool, error) {
+func (s *Store) CompleteJob(ctx context.Context, id, finalContent string, leaseOwner *string, attempt ...int64) (bool, error) {
 	if len(finalContent) > s.cfg.MaxContentBytes {
 		return false, syncerr.Oversized("finalContent of %d bytes exceeds the %d-byte content limit", len(finalContent), s.cfg.MaxContentBytes)
 	}
 	if !utf8.ValidString(finalContent) {
 		return false, syncerr.Validation("finalContent must be valid UTF-8")
 	}
-	return s.workerFinish(ctx, id, StatusComplete, &finalContent, "", leaseOwner)
+	return s.workerFinish(ctx, id, StatusComplete, &finalContent, "", leaseOwner, attempt)
 }
 
 // FailJob finishes a streaming job with an error (same fencing as
 // UpdateJob). Its content is what was streamed.
-func (s *Store) FailJob(ctx context.Context, id, msg string, leaseOwner *string) (bool, error) {
-	return s.workerFinish(ctx, id, StatusError, nil, msg, leaseOwner)
+func (s *Store) FailJob(ctx context.Context, id, msg string, leaseOwner *string, attempt ...int64) (bool, error) {
+	return s.workerFinish(ctx, id, StatusError, nil, msg, leaseOwner, attempt)
 }
 
-func (s *Store) workerFinish(ctx context.Context, id, status string, content *string, msg string, leaseOwner *string) (bool, error) {
+func (s *Store) workerFinish(ctx context.Context, id, status string, content *string, msg string, leaseOwner *string, attempt []int64) (bool, error) {
+	var token *int64
+	if len(attempt) > 0 {
+		token = &attempt[0]
+	}
 	if err := s.ready(); err != nil {
 		return false, err
 	}
@@ -362,7 +373,7 @@ func (s *Store) workerFinish(ctx context.Context, id, status string, content *st
 		return false, err
 	}
 	defer e.mu.Unlock()
-	if ok, err := s.fence(rec, leaseOwner); !ok || err != nil {
+	if ok, err := s.fence(rec, leaseOwner, token); !ok || err != nil {
 		return false, err
 	}
 	actor := rec.UserID

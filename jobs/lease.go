@@ -219,7 +219,7 @@ func (s *Store) UpdateJobExecution(ctx context.Context, id string, execution jso
 	if rec.Status == StatusStreaming && rec.LeaseOwner == "" {
 		return false, leaseLost("job has no lease")
 	}
-	if ok, err := s.fence(rec, &owner); !ok || err != nil {
+	if ok, err := s.fence(rec, &owner, nil); !ok || err != nil {
 		return false, err
 	}
 	t := s.begin(rec, owner)

@@ -313,3 +313,28 @@ func TestReplay_EqualsLive(t *testing.T) {
 	h.s.CleanupExpired(h.ctx)
 	h.diffAgainstReplay()
 }
+
+// The attempts count is a fencing token: a worker that lost its lease and
+// whose owner name claimed again cannot write under its old claim.
+func TestLease_AttemptFencingToken(t *testing.T) {
+	h := newHarness(t)
+	id := h.create("user-1")
+	now := h.clk.Ms()
+	first, _ := h.s.ClaimJob(h.ctx, id, "host-a", now-2000, now-1000) // expired at once
+	second, _ := h.s.ClaimJob(h.ctx, id, "host-a", now, now+60000)    // same owner name
+	if first == nil || second == nil || second.Attempts != 2 {
+		t.Fatal(first, second)
+	}
+	old := first.Attempts
+	_, err := h.s.UpdateJob(h.ctx, id, UpdateInput{ContentChunk: str("stale"), LeaseOwner: str("host-a"), Attempt: &old})
+	wantCode(t, err, 409, syncerr.CodeConflict)
+	_, err = h.s.CompleteJob(h.ctx, id, "stale", str("host-a"), old)
+	wantCode(t, err, 409, syncerr.CodeConflict)
+	cur := second.Attempts
+	if ok, err := h.s.UpdateJob(h.ctx, id, UpdateInput{ContentChunk: str("fresh"), LeaseOwner: str("host-a"), Attempt: &cur}); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if ok, err := h.s.CompleteJob(h.ctx, id, "fresh", str("host-a"), cur); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+}

@@ -15,8 +15,10 @@ import (
 // createJob([{userId, threadId, messageId, model, kind?, tool_calls?,
 // workflow_state?, execution?, idempotencyKey?}]), getJob([jobId, userId]),
 // updateJob([jobId, {contentChunk?, chunksReceived?, tool_calls?,
-// workflow_state?, leaseOwner?}]), completeJob([jobId, finalContent,
-// leaseOwner?]), failJob([jobId, error, leaseOwner?]), abortJob([jobId,
+// workflow_state?, leaseOwner?, attempt?}]), completeJob([jobId,
+// finalContent, leaseOwner?, attempt?]), failJob([jobId, error, leaseOwner?,
+// attempt?]) (attempt: the optional fencing token, the attempts count the
+// worker's claim returned), abortJob([jobId,
 // userId]), checkJobAborted([jobId]), cleanupExpired([]),
 // getActiveJobCount([]), claimJob([jobId, leaseOwner, nowMs,
 // leaseExpiresAtMs]), claimNextJob([leaseOwner, nowMs, leaseExpiresAtMs]),
@@ -86,26 +88,28 @@ var rpcMethods = map[string]rpcMethod{
 		in := UpdateInput{
 			ContentChunk: o.optStr("contentChunk"), ChunksReceived: o.optInt("chunksReceived"),
 			ToolCalls: o.raw("tool_calls", "toolCalls"), WorkflowState: o.raw("workflow_state", "workflowState"),
-			LeaseOwner: o.optStr("leaseOwner"),
+			LeaseOwner: o.optStr("leaseOwner"), Attempt: o.optInt("attempt"),
 		}
 		if err := a.err(); err != nil {
 			return nil, err
 		}
 		return s.UpdateJob(ctx, id, in)
 	}},
-	"completeJob": {3, func(s *Store, ctx context.Context, a *args) (any, error) {
+	"completeJob": {4, func(s *Store, ctx context.Context, a *args) (any, error) {
 		id, content, owner := a.str(0, "jobId", true), a.str(1, "finalContent", true), a.optStr(2, "leaseOwner")
+		attempt := a.optInt(3, "attempt")
 		if err := a.err(); err != nil {
 			return nil, err
 		}
-		return s.CompleteJob(ctx, id, content, owner)
+		return s.CompleteJob(ctx, id, content, owner, attempt...)
 	}},
-	"failJob": {3, func(s *Store, ctx context.Context, a *args) (any, error) {
+	"failJob": {4, func(s *Store, ctx context.Context, a *args) (any, error) {
 		id, msg, owner := a.str(0, "jobId", true), a.str(1, "error", true), a.optStr(2, "leaseOwner")
+		attempt := a.optInt(3, "attempt")
 		if err := a.err(); err != nil {
 			return nil, err
 		}
-		return s.FailJob(ctx, id, msg, owner)
+		return s.FailJob(ctx, id, msg, owner, attempt...)
 	}},
 	"abortJob": {2, func(s *Store, ctx context.Context, a *args) (any, error) {
 		id, user := a.str(0, "jobId", true), a.str(1, "userId", true)
@@ -242,6 +246,15 @@ func (a *args) int(i int, name string) int64 {
 		a.fail("argument %d (%s) must be an integer (epoch milliseconds)", i+1, name)
 	}
 	return n
+}
+
+// optInt is an optional integer argument, as a variadic slice (empty when
+// absent).
+func (a *args) optInt(i int, name string) []int64 {
+	if a.at(i) == nil {
+		return nil
+	}
+	return []int64{a.int(i, name)}
 }
 
 func (a *args) raw(i int) json.RawMessage { return a.at(i) }
