@@ -4,6 +4,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -73,12 +74,19 @@ func (s *Server) limitUser(w http.ResponseWriter, r *http.Request, bucket string
 	return false
 }
 
-// clientIP is the connection's address. Forwarding headers are not
-// trusted: syncd listens for its host directly.
+// clientIP is the connection's address — for IPv6 its /64, which one
+// client usually holds whole, so a guesser cannot get a fresh window per
+// address. Forwarding headers are not trusted: syncd listens for its host
+// directly.
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() && !a.Is4In6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.String()
+		}
 	}
 	return host
 }
