@@ -12,7 +12,7 @@ import (
 
 // Bad input answers a clear error and writes nothing.
 func TestBadInput_NothingWritten(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.MaxChunkBytes = 16; c.MaxContentBytes = 40 })
+	h := newHarness(t, func(c *Config) { c.MaxChunkBytes = 16; c.MaxContentBytes = 40; c.MaxChunks = 3 })
 	id := h.create("user-1")
 	now := h.clk.Ms()
 	h.s.ClaimJob(h.ctx, id, "w", now, now+60000)
@@ -85,6 +85,16 @@ func TestBadInput_NothingWritten(t *testing.T) {
 	wantCode(t, err, 413, syncerr.CodeOversized)
 	if j := h.get(id); len(j.Content) != 32 {
 		t.Fatalf("content %d", len(j.Content))
+	}
+	// Chunk count cap.
+	if _, err := h.s.UpdateJob(h.ctx, id, UpdateInput{ContentChunk: str("x"), LeaseOwner: str("w")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.s.UpdateJob(h.ctx, id, UpdateInput{ContentChunk: str("y"), LeaseOwner: str("w")})
+	wantCode(t, err, 413, syncerr.CodeOversized)
+	// Non-chunk updates still work at the cap.
+	if ok, err := h.s.UpdateJob(h.ctx, id, UpdateInput{ChunksReceived: i64(3), LeaseOwner: str("w")}); !ok || err != nil {
+		t.Fatal(ok, err)
 	}
 }
 

@@ -15,6 +15,7 @@ const (
 	DefaultMaxChunkBytes   = 64 << 10 // one contentChunk
 	DefaultMaxContentBytes = 8 << 20  // a job's whole content (and finalContent)
 	DefaultMaxJSONBytes    = 256 << 10
+	DefaultMaxChunks       = 100_000
 	DefaultMaxLease        = 24 * time.Hour
 	DefaultCleanupBatch    = 500
 	maxIDLen               = 256
@@ -44,6 +45,10 @@ type Config struct {
 	MaxChunkBytes int
 	// MaxContentBytes caps a job's content and finalContent. Default 8 MiB.
 	MaxContentBytes int
+	// MaxChunks caps the content chunks of one job (413 above it), so the
+	// batch that compacts them when the job finishes stays bounded.
+	// Default 100,000.
+	MaxChunks int
 	// MaxJSONBytes caps tool_calls, workflow_state and execution. Default
 	// 256 KiB each.
 	MaxJSONBytes int
@@ -81,6 +86,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxContentBytes <= 0 {
 		c.MaxContentBytes = DefaultMaxContentBytes
+	}
+	if c.MaxChunks <= 0 {
+		c.MaxChunks = DefaultMaxChunks
 	}
 	if c.MaxJSONBytes <= 0 {
 		c.MaxJSONBytes = DefaultMaxJSONBytes

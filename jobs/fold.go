@@ -87,6 +87,7 @@ func applyEvent(b *synclog.Batch, rec *jobRecord, seq uint64, atMs int64, body a
 			return nil, err
 		}
 		rec.ContentLen += int64(len(v.Data))
+		rec.Chunks++
 		if v.HasChunks {
 			rec.ChunksReceived = v.ChunksReceived
 		}
@@ -112,10 +113,12 @@ func applyEvent(b *synclog.Batch, rec *jobRecord, seq uint64, atMs int64, body a
 			if err := b.DeleteRange(p, synclog.PrefixEnd(p)); err != nil {
 				return nil, err
 			}
+			rec.Chunks = 0
 			if v.Base != "" {
 				if err := b.SetRecord(chunkKey(rec.ID, 0), &chunkRecord{Data: v.Base}); err != nil {
 					return nil, err
 				}
+				rec.Chunks = 1
 			}
 			rec.ContentLen = int64(len(v.Base))
 			rec.ResetLen = rec.ContentLen
@@ -135,6 +138,7 @@ func applyEvent(b *synclog.Batch, rec *jobRecord, seq uint64, atMs int64, body a
 		rec.Status = v.Status
 		rec.Content = v.Content
 		rec.ContentLen = int64(len(v.Content))
+		rec.Chunks = 0
 		rec.ChunksReceived = v.ChunksReceived
 		rec.Error = v.Error
 		rec.CompletedAtMs = atMs

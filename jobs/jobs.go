@@ -265,6 +265,9 @@ func (s *Store) UpdateJob(ctx context.Context, id string, in UpdateInput) (bool,
 	if rec.ContentLen+int64(len(chunk)) > int64(s.cfg.MaxContentBytes) {
 		return false, syncerr.Oversized("job content would exceed %d bytes", s.cfg.MaxContentBytes)
 	}
+	if chunk != "" && rec.Chunks >= int64(s.cfg.MaxChunks) {
+		return false, syncerr.Oversized("a job holds at most %d content chunks", s.cfg.MaxChunks)
+	}
 	t := s.begin(rec, rec.UserID)
 	defer t.b.Close()
 	hasChunks := in.ChunksReceived != nil

@@ -60,6 +60,9 @@ type jobRecord struct {
 	// (the execution's contentBase), so a stream can tell a viewer where
 	// the regenerated content starts.
 	ResetLen int64
+	// Chunks counts the chunk records of a streaming job (bounded by
+	// Config.MaxChunks, so compaction stays one bounded batch).
+	Chunks int64
 }
 
 func (r *jobRecord) recoverable() bool { return len(r.Execution) > 0 || r.Kind == "workflow" }
