@@ -204,12 +204,18 @@ func (s *Store) Start() {
 	}()
 }
 
-// Close stops the loops, waiting for deliveries in progress (bounded by
-// Config.DeliveryTimeout). Queued sync events not yet enqueued are
-// dropped. The log must still be open.
+// Close stops the loops — deliveries in progress are cut short and left
+// in flight for the reaper (they were not recorded, so no attempt is
+// spent) — and then enqueues the sync events still queued, so a graceful
+// shutdown loses no webhook. The log must still be open.
 func (s *Store) Close() {
 	s.closed.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := s.DrainSync(ctx); err != nil {
+			s.log.Warn("queued sync events not enqueued at shutdown", "pending", s.Pending(), "err", err)
+		}
 	})
 }

@@ -108,3 +108,15 @@ func TestSync_OnSyncNeverBlocks(t *testing.T) {
 		t.Fatalf("pending %d dropped %d", f.s.Pending(), f.s.Dropped())
 	}
 }
+
+// A graceful Close enqueues what OnSync queued, and the deliveries survive
+// the restart.
+func TestSync_CloseDrainsQueue(t *testing.T) {
+	f := newFixture(t)
+	w := f.adminHook("http://127.0.0.1:9/h", "thread.created")
+	f.s.OnSync([]SyncChange{{Workspace: "ws", Table: "threads", PK: "t1"}, {Workspace: "ws", Table: "threads", PK: "t2"}})
+	f.restart()
+	if n := len(f.logs(w.ID)); n != 2 {
+		t.Fatalf("%d deliveries after a graceful restart", n)
+	}
+}
