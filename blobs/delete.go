@@ -123,11 +123,19 @@ func (g *Gateway) Delete(ctx context.Context, user string, req DeleteRequest) (D
 	return DeleteAnswer{Deleted: true}, nil
 }
 
-// forget records objects as deleted, in one batch.
+// forget records objects as deleted, in batches of at most MaxGCLimit.
 func (g *Gateway) forget(ctx context.Context, user, ws string, hashes []string) error {
-	if len(hashes) == 0 {
-		return nil
+	for len(hashes) > 0 {
+		n := min(len(hashes), MaxGCLimit)
+		if err := g.forgetBatch(ctx, user, ws, hashes[:n]); err != nil {
+			return err
+		}
+		hashes = hashes[n:]
 	}
+	return nil
+}
+
+func (g *Gateway) forgetBatch(ctx context.Context, user, ws string, hashes []string) error {
 	b := g.db.NewBatch()
 	defer b.Close()
 	atMs := g.cfg.Now().UnixMilli()
@@ -165,23 +173,29 @@ func (g *Gateway) GC(ctx context.Context, user string, req GCRequest) (GCAnswer,
 		}
 		limit = req.Limit.V
 	}
-	cutoffMs := g.cfg.Now().UnixMilli() - req.RetentionSeconds.V*1000
-	page := int(max(4*limit, 100))
+	return g.runGC(ctx, user, ws, req.RetentionSeconds.V, int(limit))
+}
+
+// runGC is GC for ws once the call is validated and authorized; actor is
+// recorded on the events (a user, or "admin" for the operator action).
+func (g *Gateway) runGC(ctx context.Context, actor, ws string, retentionSeconds int64, limit int) (GCAnswer, error) {
+	cutoffMs := g.cfg.Now().UnixMilli() - retentionSeconds*1000
+	page := max(4*limit, 100)
 
 	wl := &g.wsLocks[stripe(ws)]
 	wl.Lock()
 	defer wl.Unlock()
 
 	var ans GCAnswer
-	after := []byte(nil)
-	for ans.DeletedCount < int(limit) {
+	var after []byte
+	for ans.DeletedCount < limit {
 		cands, next, scanned, err := g.gcPage(ws, after, page, cutoffMs)
 		if err != nil {
 			return ans, err
 		}
 		ans.ScannedCount += scanned
 		if len(cands) > 0 {
-			deleted, err := g.collect(ctx, user, ws, cands, int(limit)-ans.DeletedCount)
+			deleted, err := g.collect(ctx, actor, ws, cands, limit-ans.DeletedCount)
 			ans.DeletedCount += deleted
 			if errors.Is(err, errUnprovable) {
 				return ans, nil // fail closed: nothing more is collected
