@@ -242,7 +242,7 @@ func liveMetadata(v *synclog.View, ws, hash string, cur *canonCursor, limit int)
 			continue
 		}
 		var row synclog.RowRecord
-		if err := synclog.Decode(it.Key(), it.Value(), &row); err != nil {
+		if err := synclog.DecodeRow(it.Key(), it.Value(), &row); err != nil {
 			return page, err
 		}
 		if rowDeleted(&row) || !row.HasPut {
@@ -337,7 +337,7 @@ func referenceEdges(v *synclog.View, ws, hash string, cur *canonCursor, limit in
 			}
 			budget--
 			var row synclog.RowRecord
-			if err := synclog.Decode(it.Key(), it.Value(), &row); err != nil {
+			if err := synclog.DecodeRow(it.Key(), it.Value(), &row); err != nil {
 				it.Close()
 				return page, err
 			}

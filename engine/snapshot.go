@@ -340,7 +340,7 @@ func snapshotPage(v *synclog.View, ss *snapSession, tok *snapToken, pageSize int
 			budget--
 			pk := string(it.Key()[len(tprefix):])
 			var row synclog.RowRecord
-			if err := synclog.Decode(it.Key(), it.Value(), &row); err != nil {
+			if err := synclog.DecodeRow(it.Key(), it.Value(), &row); err != nil {
 				return nil, nil, err
 			}
 			item, ok := snapshotItem(table, pk, &row, ss.user)
