@@ -1,0 +1,655 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Source reads the events this region accepted, by origin sequence, from
+// the durable view (engine.ReadOrigin, adapted in daemon/).
+type Source interface {
+	// ReadOrigin returns up to max events with sequence > after, in order.
+	// Region is filled in by the replicator.
+	ReadOrigin(after uint64, max int) ([]Event, error)
+}
+
+// ApplyResult is what a Sink did with a batch of one origin's events.
+type ApplyResult struct {
+	// Rejected events were malformed: counted, never applied.
+	Rejected int
+	// Last is the origin's applied sequence after the batch.
+	Last uint64
+}
+
+// ErrGap is returned by a Sink when a batch skips an origin sequence: what
+// preceded the gap was applied (ApplyResult.Last), nothing after it.
+var ErrGap = errors.New("replica: gap in origin sequence")
+
+// Sink applies other regions' events (engine.ApplyRemote, adapted in
+// daemon/). Apply must be idempotent by (region, seq) and record the
+// applied sequence atomically with the events.
+type Sink interface {
+	Apply(ctx context.Context, region string, evs []Event) (ApplyResult, error)
+	// Applied returns how far each remote origin is applied.
+	Applied() (map[string]uint64, error)
+}
+
+// Config configures a Replicator.
+type Config struct {
+	// Region names this region (the origin of what it publishes). Required.
+	Region string
+	// StoreDir is the embedded JetStream store directory. Required unless
+	// NATSURL is set.
+	StoreDir string
+	// NATSURL joins an external NATS cluster instead of running an
+	// embedded server.
+	NATSURL string
+	// Listen is the embedded server's cluster (route) listen address,
+	// host:port; "" runs a single node. Routes are the other regions'
+	// route URLs (nats-route://host:port or host:port).
+	Listen string
+	Routes []string
+	// Replicas of the stream. Default: 3 when the cluster has at least
+	// three nodes (two or more routes), else 1.
+	Replicas int
+	// Stream and Subject name the JetStream stream and subject prefix.
+	// Defaults "SYNCD" and "syncd.ev" (an origin publishes on
+	// <Subject>.<region>).
+	Stream, Subject string
+	// MaxAge bounds how long events stay in the stream (a region down
+	// longer must be rebuilt from a backup). Default 7 days.
+	MaxAge time.Duration
+	// PollEvery is how often the publisher looks for new events without a
+	// wake-up (Notify). Default 100 ms. DiscoverEvery is how often new
+	// origin regions are looked for and lag is refreshed. Default 1 s.
+	PollEvery, DiscoverEvery time.Duration
+	// Batch bounds the events per publish round and per apply. Default 512.
+	Batch  int
+	Source Source
+	Sink   Sink
+	// Now is the clock lag is measured with (the daemon's). Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if !ValidRegion(c.Region) {
+		return fmt.Errorf("replica: bad region %q", c.Region)
+	}
+	if c.NATSURL == "" && c.StoreDir == "" {
+		return errors.New("replica: Config.StoreDir is required for the embedded server")
+	}
+	if c.Source == nil || c.Sink == nil {
+		return errors.New("replica: Config.Source and Config.Sink are required")
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+		if c.NATSURL == "" && len(c.Routes) >= 2 {
+			c.Replicas = 3
+		}
+	}
+	if c.Stream == "" {
+		c.Stream = "SYNCD"
+	}
+	if c.Subject == "" {
+		c.Subject = "syncd.ev"
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 7 * 24 * time.Hour
+	}
+	if c.PollEvery <= 0 {
+		c.PollEvery = 100 * time.Millisecond
+	}
+	if c.DiscoverEvery <= 0 {
+		c.DiscoverEvery = time.Second
+	}
+	if c.Batch <= 0 {
+		c.Batch = 512
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Replicator publishes this region's events to JetStream and applies the
+// other regions' events from it.
+type Replicator struct {
+	cfg Config
+	log *slog.Logger
+	srv *server.Server // nil with an external NATS
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	wake   chan struct{}
+
+	published   atomic.Uint64
+	publishedOK atomic.Bool // the link to JetStream works
+	pubErrors   atomic.Uint64
+	rejected    atomic.Uint64
+
+	mu      sync.Mutex
+	origins map[string]*origin
+}
+
+// origin is the consuming side of one remote region.
+type origin struct {
+	applied   atomic.Uint64
+	pending   atomic.Uint64 // messages in the stream not yet applied (consumer info)
+	lastAtMs  atomic.Int64  // origin receipt time of the last applied event
+	applyErrs atomic.Uint64
+	cons      jetstream.Consumer
+}
+
+// New starts the embedded server (unless cfg.NATSURL is set), connects,
+// and returns a Replicator; Start begins publishing and consuming.
+func New(cfg Config) (*Replicator, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Replicator{cfg: cfg, log: cfg.Logger.With("component", "replica", "region", cfg.Region),
+		wake: make(chan struct{}, 1), origins: map[string]*origin{}}
+	opts := []nats.Option{nats.Name("syncd-" + cfg.Region), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(true)}
+	url := cfg.NATSURL
+	if url == "" {
+		srv, err := startServer(&cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.srv = srv
+		opts = append(opts, nats.InProcessServer(srv))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		r.shutdownServer()
+		return nil, fmt.Errorf("replica: connect: %w", err)
+	}
+	r.nc = nc
+	if r.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		r.shutdownServer()
+		return nil, err
+	}
+	return r, nil
+}
+
+func startServer(cfg *Config) (*server.Server, error) {
+	o := &server.Options{
+		ServerName: cfg.Region,
+		DontListen: true, // clients connect in-process
+		JetStream:  true,
+		StoreDir:   cfg.StoreDir,
+		MaxPayload: 8 << 20,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	if cfg.Listen != "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("replica: --nats-listen %q: %w", cfg.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("replica: --nats-listen %q: bad port", cfg.Listen)
+		}
+		o.Cluster = server.ClusterOpts{Name: "syncd", Host: host, Port: p}
+		// Routing waits for the client listener: give it a random loopback
+		// port (syncd itself still connects in-process).
+		o.DontListen, o.Host, o.Port = false, "127.0.0.1", server.RANDOM_PORT
+		for _, rt := range cfg.Routes {
+			if !strings.Contains(rt, "://") {
+				rt = "nats-route://" + rt
+			}
+			u, err := url.Parse(rt)
+			if err != nil {
+				return nil, fmt.Errorf("replica: route %q: %w", rt, err)
+			}
+			o.Routes = append(o.Routes, u)
+		}
+	}
+	srv, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("replica: nats server: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("replica: embedded nats server did not start")
+	}
+	return srv, nil
+}
+
+func (r *Replicator) shutdownServer() {
+	if r.srv != nil {
+		r.srv.Shutdown()
+		r.srv.WaitForShutdown()
+	}
+}
+
+// Conn is the replicator's NATS connection (tests publish through it).
+func (r *Replicator) Conn() *nats.Conn { return r.nc }
+
+func (r *Replicator) subject(region string) string { return r.cfg.Subject + "." + region }
+
+// Start begins publishing and consuming in the background. Writes never
+// wait for it: a region that cannot reach JetStream keeps accepting writes
+// (they wait in its log) and publishes when the link returns.
+func (r *Replicator) Start() {
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.wg.Add(2)
+	go r.publishLoop()
+	go r.discoverLoop()
+}
+
+// Notify wakes the publisher (call it after every durable commit). It never
+// blocks.
+func (r *Replicator) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops publishing and consuming, closes the connection and the
+// embedded server. What was applied is committed; what was not is
+// redelivered after a restart.
+func (r *Replicator) Close() {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.wg.Wait()
+	r.mu.Lock()
+	r.mu.Unlock()
+	r.nc.Close()
+	r.shutdownServer()
+}
+
+// ensureStream creates (or updates) the stream, retrying while the cluster
+// elects its meta leader.
+func (r *Replicator) ensureStream(ctx context.Context) (jetstream.Stream, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := r.js.Stream(cctx, r.cfg.Stream)
+	if err == nil {
+		return s, nil
+	}
+	return r.js.CreateOrUpdateStream(cctx, jetstream.StreamConfig{
+		Name:       r.cfg.Stream,
+		Subjects:   []string{r.cfg.Subject + ".>"},
+		Storage:    jetstream.FileStorage,
+		Replicas:   r.cfg.Replicas,
+		MaxAge:     r.cfg.MaxAge,
+		Duplicates: 2 * time.Minute,
+	})
+}
+
+func (r *Replicator) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// publishLoop ships every local event, in origin order, after it is durable
+// locally. Where to resume is asked of JetStream (the last message of this
+// region's subject), so a restart, or a JetStream that lost its unsynced
+// tail, republishes exactly what the stream lacks; Nats-Msg-Id dedupes
+// inside the window and consumers are idempotent by sequence regardless.
+func (r *Replicator) publishLoop() {
+	defer r.wg.Done()
+	known := false
+	backoff := 100 * time.Millisecond
+	tick := time.NewTicker(r.cfg.PollEvery)
+	defer tick.Stop()
+	fail := func(what string, err error) {
+		r.pubErrors.Add(1)
+		r.publishedOK.Store(false)
+		r.log.Warn("publish: "+what, "err", err)
+		known = false
+		r.sleep(backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	var buf []byte
+	for r.ctx.Err() == nil {
+		if !known {
+			last, err := r.lastPublished()
+			if err != nil {
+				fail("resume point", err)
+				continue
+			}
+			r.published.Store(last)
+			known = true
+		}
+		evs, err := r.cfg.Source.ReadOrigin(r.published.Load(), r.cfg.Batch)
+		if err != nil {
+			fail("read log", err)
+			continue
+		}
+		if len(evs) == 0 {
+			r.publishedOK.Store(true)
+			backoff = 100 * time.Millisecond
+			select {
+			case <-r.ctx.Done():
+			case <-r.wake:
+			case <-tick.C:
+			}
+			continue
+		}
+		futs := make([]jetstream.PubAckFuture, 0, len(evs))
+		var perr error
+		for i := range evs {
+			ev := &evs[i]
+			ev.Region = r.cfg.Region
+			buf = Encode(buf[:0], ev)
+			m := nats.NewMsg(r.subject(r.cfg.Region))
+			m.Data = append([]byte(nil), buf...)
+			m.Header.Set(jetstream.MsgIDHeader, r.cfg.Region+":"+strconv.FormatUint(ev.Seq, 10))
+			f, err := r.js.PublishMsgAsync(m)
+			if err != nil {
+				perr = err
+				break
+			}
+			futs = append(futs, f)
+		}
+		if perr == nil {
+			perr = r.waitAcks(futs)
+		}
+		if perr != nil {
+			fail("publish", perr)
+			continue
+		}
+		r.published.Store(evs[len(evs)-1].Seq)
+		r.publishedOK.Store(true)
+		backoff = 100 * time.Millisecond
+	}
+}
+
+func (r *Replicator) waitAcks(futs []jetstream.PubAckFuture) error {
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-t.C:
+			return errors.New("publish ack timeout")
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		}
+	}
+	return nil
+}
+
+// lastPublished is the sequence of this region's last event in the stream
+// (0 when there is none).
+func (r *Replicator) lastPublished() (uint64, error) {
+	s, err := r.ensureStream(r.ctx)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	m, err := s.GetLastMsgForSubject(ctx, r.subject(r.cfg.Region))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	ev, err := Decode(m.Data)
+	if err != nil || ev.Region != r.cfg.Region {
+		return 0, fmt.Errorf("replica: last message of %s is malformed", r.subject(r.cfg.Region))
+	}
+	return ev.Seq, nil
+}
+
+// discoverLoop finds origin regions in the stream, starts a durable
+// consumer for each remote one, and refreshes the lag figures.
+func (r *Replicator) discoverLoop() {
+	defer r.wg.Done()
+	for {
+		if err := r.discover(); err != nil && r.ctx.Err() == nil {
+			r.log.Debug("discover", "err", err)
+		}
+		if !r.sleep(r.cfg.DiscoverEvery) {
+			return
+		}
+	}
+}
+
+func (r *Replicator) discover() error {
+	s, err := r.ensureStream(r.ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(r.cfg.Subject+".>"))
+	if err != nil {
+		return err
+	}
+	if applied, err := r.cfg.Sink.Applied(); err == nil {
+		r.mu.Lock()
+		for reg, seq := range applied {
+			if o := r.origins[reg]; o != nil && seq > o.applied.Load() {
+				o.applied.Store(seq)
+			}
+		}
+		r.mu.Unlock()
+	}
+	for subj := range info.State.Subjects {
+		reg := strings.TrimPrefix(subj, r.cfg.Subject+".")
+		if reg == r.cfg.Region || !ValidRegion(reg) {
+			continue
+		}
+		r.mu.Lock()
+		o := r.origins[reg]
+		r.mu.Unlock()
+		if o == nil {
+			if err := r.startConsumer(reg); err != nil {
+				r.log.Warn("consumer", "origin", reg, "err", err)
+			}
+			continue
+		}
+		if ci, err := o.cons.Info(ctx); err == nil {
+			o.pending.Store(ci.NumPending + uint64(ci.NumAckPending))
+		}
+	}
+	return nil
+}
+
+// consumerName is the durable consumer of origin reg in this region.
+func (r *Replicator) consumerName(reg string) string {
+	clean := func(s string) string { return strings.ReplaceAll(s, ".", "_") }
+	return "syncd-" + clean(r.cfg.Region) + "-from-" + clean(reg)
+}
+
+func (r *Replicator) startConsumer(reg string) error {
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       r.consumerName(reg),
+		FilterSubject: r.subject(reg),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       10 * time.Second,
+		MaxAckPending: 8192,
+		Replicas:      r.cfg.Replicas,
+	})
+	if err != nil {
+		return err
+	}
+	o := &origin{cons: cons}
+	if applied, err := r.cfg.Sink.Applied(); err == nil {
+		o.applied.Store(applied[reg])
+	}
+	ch := make(chan jetstream.Msg, 2*r.cfg.Batch)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case ch <- m:
+		case <-r.ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(r.cfg.Batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		r.log.Debug("consume", "origin", reg, "err", err)
+	}))
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.origins[reg] = o
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer cc.Stop()
+		r.applyLoop(reg, o, ch)
+	}()
+	return nil
+}
+
+// applyLoop applies one origin's messages in batches: everything buffered
+// at once, so a busy link amortizes the commit and an idle one applies at
+// once.
+func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
+	msgs := make([]jetstream.Msg, 0, r.cfg.Batch)
+	evs := make([]Event, 0, r.cfg.Batch)
+	for {
+		msgs, evs = msgs[:0], evs[:0]
+		select {
+		case <-r.ctx.Done():
+			return
+		case m := <-ch:
+			msgs = append(msgs, m)
+		}
+	drain:
+		for len(msgs) < r.cfg.Batch {
+			select {
+			case m := <-ch:
+				msgs = append(msgs, m)
+			default:
+				break drain
+			}
+		}
+		// Events by message; a malformed or foreign message is counted and
+		// acknowledged with the batch, never applied.
+		idx := make([]int, len(msgs)) // event index per message, -1 for rejected
+		for i, m := range msgs {
+			ev, err := Decode(m.Data())
+			if err != nil || ev.Region != reg {
+				r.rejected.Add(1)
+				r.log.Warn("rejected message", "origin", reg, "subject", m.Subject())
+				idx[i] = -1
+				continue
+			}
+			idx[i] = len(evs)
+			evs = append(evs, ev)
+		}
+		res, err := r.cfg.Sink.Apply(r.ctx, reg, evs)
+		if res.Rejected > 0 {
+			r.rejected.Add(uint64(res.Rejected))
+		}
+		done := len(msgs) // messages handled (applied, duplicate or rejected)
+		if err != nil {
+			o.applyErrs.Add(1)
+			done = 0
+			if errors.Is(err, ErrGap) {
+				for i := range msgs {
+					if idx[i] >= 0 && evs[idx[i]].Seq > res.Last {
+						break
+					}
+					done = i + 1
+				}
+			} else if r.ctx.Err() == nil {
+				r.log.Warn("apply", "origin", reg, "err", err)
+			}
+		}
+		if res.Last > o.applied.Load() {
+			o.applied.Store(res.Last)
+		}
+		for i := done - 1; i >= 0; i-- {
+			if idx[i] >= 0 {
+				o.lastAtMs.Store(evs[idx[i]].AtMs)
+				break
+			}
+		}
+		if done > 0 {
+			_ = msgs[done-1].Ack() // AckAll: acknowledges every earlier message too
+		}
+		for _, m := range msgs[done:] {
+			_ = m.NakWithDelay(200 * time.Millisecond)
+		}
+		if done < len(msgs) && !r.sleep(200*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// OriginStatus is the replication state of one remote origin here.
+type OriginStatus struct {
+	Region string `json:"region"`
+	// Applied is the origin's highest sequence applied here.
+	Applied uint64 `json:"applied"`
+	// LagEvents is how many of its events wait in the stream.
+	LagEvents uint64 `json:"lagEvents"`
+	// LagSeconds is the age (origin receipt time) of the last applied event
+	// while events wait, 0 when caught up.
+	LagSeconds float64 `json:"lagSeconds"`
+}
+
+// Status is the replication state of this region.
+type Status struct {
+	Region    string `json:"region"`
+	Published uint64 `json:"published"`
+	// Connected reports whether the last publish round reached JetStream.
+	Connected     bool           `json:"connected"`
+	PublishErrors uint64         `json:"publishErrors"`
+	Rejected      uint64         `json:"rejected"`
+	Origins       []OriginStatus `json:"origins"`
+}
+
+// Status reports publishing and, per remote origin, how far it is applied
+// and how far behind it is.
+func (r *Replicator) Status() Status {
+	st := Status{Region: r.cfg.Region, Published: r.published.Load(), Connected: r.publishedOK.Load(),
+		PublishErrors: r.pubErrors.Load(), Rejected: r.rejected.Load(), Origins: []OriginStatus{}}
+	now := r.cfg.Now().UnixMilli()
+	r.mu.Lock()
+	for reg, o := range r.origins {
+		os := OriginStatus{Region: reg, Applied: o.applied.Load(), LagEvents: o.pending.Load()}
+		if os.LagEvents > 0 {
+			if at := o.lastAtMs.Load(); at > 0 && now > at {
+				os.LagSeconds = float64(now-at) / 1000
+			}
+		}
+		st.Origins = append(st.Origins, os)
+	}
+	r.mu.Unlock()
+	sort.Slice(st.Origins, func(i, j int) bool { return st.Origins[i].Region < st.Origins[j].Region })
+	return st
+}
