@@ -76,6 +76,20 @@ func drawChart(path string, spec chartSpec, series []Series) error {
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.X.Min, p.X.Max = -0.3, float64(len(labels))-0.7
+	// Headroom above the highest point keeps the legend off the lines.
+	maxY := 0.0
+	for _, s := range series {
+		for _, y := range s.Y {
+			maxY = max(maxY, y)
+		}
+	}
+	if maxY > 0 {
+		if spec.logY {
+			p.Y.Max = maxY * 6
+		} else {
+			p.Y.Max = maxY * 1.4
+		}
+	}
 	for i, s := range series {
 		pts := make(plotter.XYs, 0, len(s.Y))
 		for j, y := range s.Y {
