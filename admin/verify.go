@@ -109,8 +109,7 @@ func Verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp stri
 		return rep, err
 	}
 	defer os.RemoveAll(tmp)
-	rdb, err := synclog.Open(synclog.Config{Dir: tmp, Logger: slog.Default(), MemTableSize: 128 << 20,
-		Tune: func(o *pebble.Options) { o.DisableWAL = true }})
+	rdb, err := synclog.Open(synclog.Config{Dir: tmp, Logger: slog.Default(), MemTableSize: 128 << 20})
 	if err != nil {
 		return rep, err
 	}
