@@ -248,6 +248,9 @@ func (p *Proc) Stop(sig os.Signal, timeout time.Duration) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
+// Pid is the current child's process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Logs returns everything the process wrote so far (all runs).
 func (p *Proc) Logs() string {
 	if p.logs == nil {
