@@ -65,7 +65,9 @@ export class SyncdClient {
     async checkVersion(): Promise<{ protocol: number; version?: string }> {
         const v = await this.request<{ protocol?: unknown; version?: string }>('/v1/version', { method: 'GET', skipVersionCheck: true } as RequestOptions);
         if (v.protocol !== PROTOCOL) {
-            this.versionError = unavailable(
+            this.versionError = new SyncdHostError(
+                503,
+                'PROTOCOL_MISMATCH',
                 `syncd at ${this.url} speaks protocol ${JSON.stringify(v.protocol)}; or3-provider-syncd needs protocol ${PROTOCOL}`,
             );
             throw this.versionError;

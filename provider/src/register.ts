@@ -11,6 +11,7 @@
  */
 import { createAdminStores, ADMIN_CAPABILITIES, createDeploymentAdminChecker, createProviderAdminAdapter } from './admin';
 import { SyncdClient } from './client';
+import { SyncdHostError } from './errors';
 import { readConfig, type SyncdConfig } from './config';
 import type * as Host from './host-types';
 import { IntentLedger } from './intents';
@@ -109,4 +110,31 @@ export function registerSyncd(
         out.registered.push('adminStores', 'deploymentAdmin');
     }
     return out;
+}
+
+/**
+ * The start-up check the Nitro plugin runs after registering: syncd's
+ * protocol must be 1. A mismatch stops the server (`exit(1)`: it refuses
+ * to start); an unreachable syncd is only logged (every call answers 503
+ * until it is reachable, and the check runs again on the next call).
+ * Resolves to 'ok', 'mismatch' or 'unreachable'.
+ */
+export async function checkStartup(
+    reg: Registration,
+    exit: (code: number) => void = (c) => process.exit(c),
+    log: Pick<Console, 'info' | 'error'> = console,
+): Promise<'ok' | 'mismatch' | 'unreachable' | 'disabled'> {
+    if (!reg.client) return 'disabled';
+    try {
+        await reg.client.ensureVersion();
+        log.info(`[or3-provider-syncd] connected to syncd at ${reg.config.url} (${reg.registered.join(', ')})`);
+        return 'ok';
+    } catch (e) {
+        log.error(`[or3-provider-syncd] ${(e as Error).message}`);
+        if (e instanceof SyncdHostError && e.code === 'PROTOCOL_MISMATCH') {
+            exit(1);
+            return 'mismatch';
+        }
+        return 'unreachable';
+    }
 }

@@ -5,6 +5,15 @@ import { SyncdHostError } from '../src/errors';
 import { eventFor } from '../src/session';
 import { createAuthWorkspaceStore } from '../src/stores';
 import { createSyncGatewayAdapter } from '../src/sync-adapter';
+import { checkStartup, registerSyncd, type HostRegistries } from '../src/register';
+
+const noop = () => {};
+const registries = (): HostRegistries => ({
+    registerAuthWorkspaceStore: noop, registerSyncGatewayAdapter: noop, registerStorageGatewayAdapter: noop,
+    registerWebhookStore: noop, registerAdminStoreProvider: noop, registerProviderAdminAdapter: noop,
+    registerRateLimitProvider: noop, registerBackgroundJobProvider: noop, registerNotificationEmitter: noop,
+    registerDeploymentAdminChecker: noop,
+});
 import { freePort } from './global-setup';
 import { newClient, newUser, statusOf, token, url } from './helpers';
 
@@ -135,6 +144,20 @@ describe('protocol check', () => {
             expect(e.statusCode).toBe(503);
             expect(e.message).toMatch(/protocol 2.*needs protocol 1/);
             expect(await statusOf(createSyncGatewayAdapter(c).pull(ev, pullReq))).toBe(503);
+
+            // The Nitro plugin's start-up check stops the server on a mismatch...
+            const quiet = { info: () => {}, error: () => {} };
+            const exits: number[] = [];
+            const reg = registerSyncd(registries(), { auth: { enabled: true }, sync: { provider: 'syncd' } }, { env: { OR3_SYNCD_URL: f.url, OR3_SYNCD_TOKEN: 't' }, startMaintenanceRefresh: false });
+            expect(await checkStartup(reg, (c) => exits.push(c), quiet)).toBe('mismatch');
+            expect(exits).toEqual([1]);
+            // ...but not when syncd is merely unreachable (it may come up later).
+            const port = await freePort();
+            const reg2 = registerSyncd(registries(), { auth: { enabled: true }, sync: { provider: 'syncd' } }, { env: { OR3_SYNCD_URL: `http://127.0.0.1:${port}`, OR3_SYNCD_TOKEN: 't' }, startMaintenanceRefresh: false });
+            expect(await checkStartup(reg2, (c) => exits.push(c), quiet)).toBe('unreachable');
+            expect(exits).toEqual([1]);
+            const reg3 = registerSyncd(registries(), { auth: { enabled: true }, sync: { provider: 'syncd' } }, { env: { OR3_SYNCD_URL: url(), OR3_SYNCD_TOKEN: token() }, startMaintenanceRefresh: false });
+            expect(await checkStartup(reg3, (c) => exits.push(c), quiet)).toBe('ok');
         } finally {
             await f.close();
         }

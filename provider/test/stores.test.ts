@@ -51,8 +51,8 @@ describe('AuthWorkspaceStore through syncd', () => {
         expect(pending.map((i: { id: string }) => i.id)).toContain(inv.inviteId);
         expect(await auth.validateInvite({ workspaceId: owner.workspaceId, email, tokenHash })).toBeTruthy();
         const accepted = await auth.acceptInviteAndProvisionUser({ provider: 'test', providerUserId: randomUUID(), email, workspaceId: owner.workspaceId, tokenHash });
-        const uid = accepted.userId ?? accepted.user?.userId;
-        expect(uid).toBeTruthy();
+        expect(accepted).toMatchObject({ ok: true, createdUser: true });
+        const uid = accepted.userId;
         expect(await auth.getWorkspaceRole({ userId: uid, workspaceId: owner.workspaceId })).toBe('editor');
 
         const inv2 = await auth.createInvite({ workspaceId: owner.workspaceId, email: `${randomUUID()}@example.com`, role: 'viewer', invitedByUserId: owner.userId, expiresAt: Date.now() + 3600_000 });

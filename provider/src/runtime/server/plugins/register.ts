@@ -16,8 +16,7 @@ import { registerBackgroundJobProvider } from '~~/server/utils/background-jobs/r
 import { registerNotificationEmitter } from '~~/server/utils/notifications/registry';
 import { registerDeploymentAdminChecker } from '~~/server/auth/deployment-admin';
 import { defineNitroPlugin, useRuntimeConfig } from '#imports';
-import { registerSyncd } from '../../../register';
-import { SyncdHostError } from '../../../errors';
+import { checkStartup, registerSyncd } from '../../../register';
 import { setRegistration } from '../state';
 
 export default defineNitroPlugin(() => {
@@ -37,13 +36,7 @@ export default defineNitroPlugin(() => {
         useRuntimeConfig(),
     );
     setRegistration(reg);
-    if (!reg.client) return;
-    reg.client.ensureVersion().then(
-        () => console.info(`[or3-provider-syncd] connected to syncd at ${reg.config.url} (${reg.registered.join(', ')})`),
-        (e: unknown) => {
-            const mismatch = e instanceof SyncdHostError && /protocol/.test(e.message);
-            console.error(`[or3-provider-syncd] ${(e as Error).message}`);
-            if (mismatch && process.env.OR3_SYNCD_ALLOW_PROTOCOL_MISMATCH !== '1') process.exit(1);
-        },
-    );
+    // Registration above is synchronous; the protocol check runs after it.
+    if (process.env.OR3_SYNCD_ALLOW_PROTOCOL_MISMATCH === '1') void checkStartup(reg, () => {});
+    else void checkStartup(reg);
 });

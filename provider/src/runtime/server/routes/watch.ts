@@ -1,5 +1,10 @@
-/** GET /api/sync/syncd-watch: the session's watch stream (see watch-proxy.ts). */
-import { defineEventHandler, resolveSessionContext } from '#imports';
+/**
+ * GET /api/sync/syncd-watch?workspaceId=W&cursor=N: the session's watch
+ * stream (see watch-proxy.ts). The host resolves the session; syncd checks
+ * that its user may read W (403 otherwise).
+ */
+import { defineEventHandler } from '#imports';
+import { resolveSessionContext } from '~~/server/auth/session';
 import { SyncdHostError } from '../../../errors';
 import { proxyWatch } from '../../../watch-proxy';
 import { getRegistration } from '../state';
