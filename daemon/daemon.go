@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/or3/syncd/admin"
@@ -21,6 +22,7 @@ import (
 	"github.com/or3/syncd/limits"
 	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/notifications"
+	"github.com/or3/syncd/replica"
 	"github.com/or3/syncd/watch"
 	"github.com/or3/syncd/webhooks"
 )
@@ -84,6 +86,15 @@ type Config struct {
 	// AdminBridgeSecret is OR3_ADMIN_JWT_SECRET of the deployment admin
 	// bridge grant ("": the bridge is refused).
 	AdminBridgeSecret string
+	// Replication (replica/): by default an embedded single-node
+	// nats-server with JetStream under DataDir/jetstream. NATSURL joins an
+	// external NATS instead; NATSListen (cluster host:port) and NATSRoutes
+	// form a cluster with the other regions' embedded servers.
+	// NoReplication turns it off (benchmarks, tests).
+	NATSURL       string
+	NATSListen    string
+	NATSRoutes    []string
+	NoReplication bool
 }
 
 // HTTP server limits (the numbers): a slow client cannot hold a
@@ -153,6 +164,10 @@ type Daemon struct {
 	buckets  *limits.Buckets
 	// Admin is the admin module (admin stores, audit, operations).
 	Admin *admin.Service
+	// Replica publishes this region's events to JetStream and applies the
+	// other regions' (nil when replication is off).
+	Replica *replica.Replicator
+	repl    atomic.Pointer[replica.Replicator]
 
 	ln      net.Listener
 	serveCh chan error
@@ -184,6 +199,9 @@ func New(cfg Config) (d *Daemon, err error) {
 		Logger: cfg.Logger,
 		OnCommit: func(s synclog.CommitStats) {
 			d.Metrics.ObserveCommit(s.Batches, s.Bytes, s.Duration, s.Err)
+			if r := d.repl.Load(); r != nil && s.Err == nil {
+				r.Notify() // the view holds the commit: publish it
+			}
 		},
 	}
 	if cfg.TuneLog != nil {
@@ -194,6 +212,9 @@ func New(cfg Config) (d *Daemon, err error) {
 	}
 	defer func() {
 		if err != nil {
+			if d.Replica != nil {
+				d.Replica.Close()
+			}
 			_ = d.DB.Close()
 		}
 	}()
@@ -264,6 +285,13 @@ func New(cfg Config) (d *Daemon, err error) {
 	if d.Webhooks, err = newWebhooks(cfg, d); err != nil {
 		return nil, err
 	}
+
+	// 5f. Replication: publish this region's events after they are
+	//     durable, apply the other regions' through the engine.
+	if d.Replica, err = newReplica(cfg, d); err != nil {
+		return nil, err
+	}
+	d.repl.Store(d.Replica)
 
 	// 6. The fold of every event type, for replay: sync entries to the
 	//    engine, system events to the module owning their domain.
@@ -361,6 +389,9 @@ func (d *Daemon) Start() error {
 	d.Engine.Start()   // the maintenance loop: history GC, snapshot session janitor
 	d.Limits.Start()   // flush windows every 500 ms, clean idle ones hourly
 	d.Webhooks.Start() // enqueue, dispatch, reap, purge
+	if d.Replica != nil {
+		d.Replica.Start() // publish and consume in the background
+	}
 	go func() {
 		err := d.HTTP.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -412,6 +443,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		}
 	} else {
 		d.Hub.Close()
+	}
+	if d.Replica != nil {
+		d.Replica.Close() // before the log: the appliers commit to it
 	}
 	d.Engine.Close() // stops maintenance, releases snapshot views
 	d.Webhooks.Close()

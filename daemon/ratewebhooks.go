@@ -82,6 +82,9 @@ func newWebhooks(cfg Config, d *Daemon) (*webhooks.Store, error) {
 	// After each durable commit, hand the applied ops over; OnSync only
 	// appends to a queue, so the push never waits for webhook work.
 	d.Engine.Subscribe(func(c engine.Committed) {
+		if c.OriginRegion != "" {
+			return // fired only by the region that accepted the op (model.md §6)
+		}
 		var out []webhooks.SyncChange
 		for i := range c.Changes {
 			ch := &c.Changes[i]

@@ -120,6 +120,14 @@ func pullView(v *synclog.View, ws, user string, cursor uint64, limit int, filter
 		resp.RequiresSnapshot = true
 		return resp, nil
 	}
+	// A cursor beyond this region's counter was never issued here: it
+	// comes from another region (cursors are region-local server_versions,
+	// model.md §6) and is provably invalid — never answer it with a silent
+	// gap (ARCHITECTURE.md "Failover").
+	if cursor > ctr.Counter {
+		resp.RequiresSnapshot = true
+		return resp, nil
+	}
 	it, err := v.NewIter(synclog.ChangeKey(ws, cursor+1), synclog.PrefixEnd(synclog.ChangePrefix(ws)))
 	if err != nil {
 		return PullResponse{}, readErr(err)

@@ -28,7 +28,7 @@ func (e *Engine) PullJSON(ctx context.Context, user string, req PullRequest, dst
 		return nil, err
 	}
 	oldest := ctr.Floor + 1
-	if cursor+1 < oldest {
+	if cursor+1 < oldest || cursor > ctr.Counter { // behind retention, or from another region (pullView)
 		return appendPullTail(append(dst, `{"changes":[`...), cursor, false, oldest, true), nil
 	}
 	it, err := v.NewIter(synclog.ChangeKey(ws, cursor+1), synclog.PrefixEnd(synclog.ChangePrefix(ws)))
