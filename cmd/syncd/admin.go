@@ -513,6 +513,9 @@ func (c *adminCLI) verify(ctx context.Context, args []string) error {
 }
 
 func (c *adminCLI) users(ctx context.Context, args []string) error {
+	if len(args) > 0 && (args[0] == "grant" || args[0] == "revoke") && len(args) != 2 {
+		return usagef("users %s USER_ID", args[0])
+	}
 	switch {
 	case len(args) == 2 && (args[0] == "grant" || args[0] == "revoke"):
 		var out any
