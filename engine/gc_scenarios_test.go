@@ -294,3 +294,32 @@ func dumpKeyspace(t *testing.T, v *synclog.View, p byte) string {
 	}
 	return out
 }
+
+// The background loop: it releases expired snapshot sessions and runs GC
+// on its interval.
+func TestGC_BackgroundLoopSweepsAndCollects(t *testing.T) {
+	h := newHarness(t)
+	eng, err := New(Config{DB: h.db, Roles: h.roles, Now: h.clock.now,
+		History: HistoryConfig{MaintenanceInterval: 20 * time.Millisecond, SweepInterval: 10 * time.Millisecond, Retention: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	h.pushThreads("ws-1", 3)
+	if _, err := eng.Snapshot(context.Background(), "alice", SnapshotRequest{Scope: Scope{WorkspaceID: "ws-1"}, PageSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.age(3600)
+	eng.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for eng.SnapshotSessions() != 0 || h.logCount("ws-1") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("loop did not run: %d sessions, %d entries", eng.SnapshotSessions(), h.logCount("ws-1"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, err := eng.Maintenance(context.Background())
+	if err != nil || st.LastRun == nil || st.State == "failed" {
+		t.Fatalf("state %+v %v", st, err)
+	}
+}
