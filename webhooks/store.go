@@ -306,7 +306,17 @@ func (t *txn) emit(typ string, body any) error {
 	if err := t.b.AppendEvent(synclog.SystemKey(seq), ev); err != nil {
 		return err
 	}
-	if err := Fold(t.b, seq, ev); err != nil {
+	// What Fold does, without decoding the body again where the record is
+	// the body itself (the hot path: one delivery per webhook per event).
+	switch v := body.(type) {
+	case *Delivery:
+		err = t.b.Set(deliveryKey(v.WebhookID, v.ID), data)
+	case *Webhook:
+		err = t.b.Set(webhookKey(v.ID), data)
+	default:
+		err = Fold(t.b, seq, ev)
+	}
+	if err != nil {
 		return err
 	}
 	t.after = append(t.after, func() { t.s.cacheEvent(typ, body) })
