@@ -27,7 +27,7 @@ export function readConfig(runtimeConfig: Record<string, any> = {}, env: Env = p
     const url = str(env.OR3_SYNCD_URL, syncd.url);
     const syncProvider = str(rc.sync?.provider, rc.public?.sync?.provider, env.OR3_SYNC_PROVIDER);
     const storageProvider = str(rc.public?.storage?.provider, rc.storage?.provider, env.NUXT_PUBLIC_STORAGE_PROVIDER);
-    const jobsProvider = str(rc.backgroundJobs?.storageProvider, env.OR3_BACKGROUND_JOBS_PROVIDER);
+    const jobsProvider = str(rc.backgroundJobs?.storageProvider);
     const auth = rc.auth?.enabled ?? (env.SSR_AUTH_ENABLED === 'true');
     const timeout = Number(str(env.OR3_SYNCD_TIMEOUT_MS, syncd.timeoutMs) || 10_000);
     return {

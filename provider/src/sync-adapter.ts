@@ -110,6 +110,19 @@ export function createSyncGatewayAdapter(client: SyncdClient, opts: SyncAdapterO
     const post = <T>(event: H3EventLike, path: string, body: unknown) =>
         client.request<T>(path, { body, user: sessionOf(event).userId });
 
+    // GC with a session user is the owner's call (syncd checks the role). The
+    // host's maintenance runner has no session: it runs as the trusted host
+    // through syncd's admin action for that one workspace.
+    const gc = async (event: H3EventLike, kind: 'gc-tombstones' | 'gc-change-log', input: { scope: { workspaceId: string }; retentionSeconds: number }) => {
+        const user = sessionOf(event).userId;
+        if (user) return client.request(`/v1/sync/${kind}`, { body: input, user });
+        const r = await client.request<{ ok?: boolean; result?: { purged?: number } }>(`/v1/admin/actions/sync.${kind}`, {
+            body: { workspaceId: input?.scope?.workspaceId, retentionSeconds: input?.retentionSeconds },
+            headers: { 'x-syncd-admin': 'or3-maintenance' },
+        });
+        return { purged: r.result?.purged ?? 0, hasMore: false };
+    };
+
     return {
         id: SYNCD_PROVIDER_ID,
         capabilities: { snapshotBootstrap: 'snapshot-v1', historyRetention: 'snapshot-v1' },
@@ -154,10 +167,10 @@ export function createSyncGatewayAdapter(client: SyncdClient, opts: SyncAdapterO
             return post(event, '/v1/sync/upload-intents/cancel', input);
         },
         async gcTombstones(event, input) {
-            return post(event, '/v1/sync/gc-tombstones', input);
+            return gc(event, 'gc-tombstones', input);
         },
         async gcChangeLog(event, input) {
-            return post(event, '/v1/sync/gc-change-log', input);
+            return gc(event, 'gc-change-log', input);
         },
 
         listWorkspaceIds: () => maintenance.ids(),
