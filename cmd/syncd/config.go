@@ -171,7 +171,7 @@ var settingsTable = []setting{
 			s.Blob = v
 			return nil
 		}},
-	{name: "nats-url", env: "SYNCD_NATS_URL", unsupported: true, help: "external NATS cluster URL (default: embedded single-node JetStream)",
+	{name: "nats-url", env: "SYNCD_NATS_URL", help: "external NATS cluster URL (default: embedded single-node JetStream)",
 		apply: func(s *settings, v string) error {
 			if v != "" {
 				if err := checkURL(v, "nats", "tls", "ws", "wss"); err != nil {
@@ -181,7 +181,7 @@ var settingsTable = []setting{
 			s.NATSURL = v
 			return nil
 		}},
-	{name: "nats-listen", env: "SYNCD_NATS_LISTEN", unsupported: true, help: "embedded NATS listen address",
+	{name: "nats-listen", env: "SYNCD_NATS_LISTEN", help: "embedded NATS listen address",
 		apply: func(s *settings, v string) error {
 			if v != "" {
 				if _, _, err := net.SplitHostPort(v); err != nil {
@@ -191,7 +191,7 @@ var settingsTable = []setting{
 			s.NATSListen = v
 			return nil
 		}},
-	{name: "nats-routes", env: "SYNCD_NATS_ROUTES", unsupported: true, help: "comma-separated NATS route URLs of the other regions",
+	{name: "nats-routes", env: "SYNCD_NATS_ROUTES", help: "comma-separated NATS route URLs of the other regions",
 		apply: func(s *settings, v string) error {
 			for _, r := range splitList(v) {
 				if err := checkURL(r, "nats", "nats-route", "tls"); err != nil {

@@ -123,7 +123,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Per-user sync endpoint limits and webhook targets.
 		RateLimits:          s.RateLimits,
 		WebhookAllowPrivate: s.WebhookAllowPrivate,
-		Logger:              log,
+		// Replication: embedded JetStream unless an external NATS is named.
+		NATSURL:    s.NATSURL,
+		NATSListen: s.NATSListen,
+		NATSRoutes: splitList(s.NATSRoutes),
+		Logger:     log,
 	})
 	if err != nil {
 		log.Error("cannot start", "err", err)
