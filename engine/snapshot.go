@@ -75,6 +75,10 @@ type snapSession struct {
 	hw      uint64
 	view    *synclog.View
 	expires time.Time
+	// store is the Pebble instance the view belongs to: after the log
+	// recovers from a storage failure it reopens Pebble, and a view of the
+	// old instance must not be read.
+	store any
 }
 
 // snapSessions is the in-memory session table. Sessions do not survive a
@@ -118,6 +122,16 @@ func (s *snapSessions) acquire(id [16]byte, now time.Time) (*snapSession, *syncl
 		return nil, nil
 	}
 	return ss, ss.view.Ref()
+}
+
+// drop removes session id and releases its view.
+func (s *snapSessions) drop(id [16]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss := s.m[id]; ss != nil {
+		delete(s.m, id)
+		ss.view.Release()
+	}
 }
 
 // sweep drops the sessions expired at now and releases their views; pages
@@ -241,6 +255,10 @@ func (e *Engine) Snapshot(ctx context.Context, user string, req SnapshotRequest)
 			return SnapshotResponse{}, syncerr.Gone("Snapshot expired or unavailable")
 		}
 		switch {
+		case ss.store != any(e.db.Pebble()):
+			view.Release()
+			e.snaps.drop(ss.id)
+			return SnapshotResponse{}, syncerr.Gone("Snapshot expired or unavailable")
 		case ss.ws != ws:
 			view.Release()
 			return SnapshotResponse{}, syncerr.Forbidden("Snapshot belongs to another workspace")
@@ -293,7 +311,7 @@ func (e *Engine) openSnapshot(ws, user string, tables []string, now time.Time) (
 		v.Release()
 		return nil, err
 	}
-	ss := &snapSession{ws: ws, user: user, tables: tables, hw: ctr.Counter, view: v, expires: now.Add(SnapshotTTL)}
+	ss := &snapSession{ws: ws, user: user, tables: tables, hw: ctr.Counter, view: v, expires: now.Add(SnapshotTTL), store: e.db.Pebble()}
 	if _, err := rand.Read(ss.id[:]); err != nil {
 		v.Release()
 		return nil, syncerr.Internal(err, "snapshot id")
