@@ -18,6 +18,7 @@ const (
 	DefaultMaxChunks       = 100_000
 	DefaultMaxLease        = 24 * time.Hour
 	DefaultCleanupBatch    = 500
+	DefaultCleanupEvery    = 30 * time.Second
 	maxIDLen               = 256
 	maxSafeInt             = 1<<53 - 1
 )
@@ -54,6 +55,9 @@ type Config struct {
 	MaxJSONBytes int
 	// MaxLease caps leaseExpiresAt - now. Default 24 h.
 	MaxLease time.Duration
+	// CleanupEvery is how often Start's janitor runs CleanupExpired.
+	// Default 30 s.
+	CleanupEvery time.Duration
 	// CleanupBatch bounds the jobs one cleanupExpired call changes.
 	// Default 500.
 	CleanupBatch int
@@ -95,6 +99,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxLease <= 0 {
 		c.MaxLease = DefaultMaxLease
+	}
+	if c.CleanupEvery <= 0 {
+		c.CleanupEvery = DefaultCleanupEvery
 	}
 	if c.CleanupBatch <= 0 {
 		c.CleanupBatch = DefaultCleanupBatch

@@ -334,3 +334,21 @@ func TestCheckJobAborted_UnknownIsTrue(t *testing.T) {
 		t.Fatal("streaming job aborted")
 	}
 }
+
+// The janitor cleans up without the host calling cleanupExpired.
+func TestJanitor_CleansUp(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.CleanupEvery = 10 * time.Millisecond })
+	id := h.create("user-1")
+	h.s.Start()
+	defer h.s.Close()
+	h.clk.Advance(6 * time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for h.get(id).Status == StatusStreaming {
+		if time.Now().After(deadline) {
+			t.Fatal("janitor did not time the job out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.s.Close()
+	h.s.Close() // idempotent
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	synclog "github.com/or3/syncd/log"
@@ -32,6 +33,10 @@ type Store struct {
 	// onDurable, when set (benchmarks), runs after every durable write of a
 	// job, before its streams wake.
 	onDurable func(e *entry)
+
+	// The janitor (Start/Close).
+	stop    chan struct{}
+	stopped chan struct{}
 
 	// dirty is set when a commit failed with an unknown outcome (the store
 	// went unhealthy): the in-memory indexes are rebuilt from the log
@@ -115,6 +120,48 @@ func New(db *synclog.DB, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Start runs CleanupExpired every Config.CleanupEvery on syncd's clock, so
+// idle jobs time out and finished ones go after their retention even when
+// the host never calls cleanupExpired (side-modules §9 item 15). Close
+// stops it.
+func (s *Store) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		return
+	}
+	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+	go func(stop, stopped chan struct{}) {
+		defer close(stopped)
+		t := time.NewTicker(s.cfg.CleanupEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if n, err := s.CleanupExpired(context.Background()); err != nil {
+				s.log.Warn("job cleanup failed; will retry", "err", err)
+			} else if n > 0 {
+				s.log.Debug("job cleanup", "changed", n)
+			}
+		}
+	}(s.stop, s.stopped)
+}
+
+// Close stops the janitor and waits for it.
+func (s *Store) Close() {
+	s.mu.Lock()
+	stop, stopped := s.stop, s.stopped
+	s.stop = nil
+	s.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-stopped
+	}
 }
 
 // reload rebuilds the in-memory indexes from the durable view.
