@@ -389,6 +389,7 @@ func (d *Daemon) Start() error {
 	d.Engine.Start()   // the maintenance loop: history GC, snapshot session janitor
 	d.Limits.Start()   // flush windows every 500 ms, clean idle ones hourly
 	d.Webhooks.Start() // enqueue, dispatch, reap, purge
+	d.Jobs.Start()     // cleanupExpired every 30 s: idle timeouts, retention
 	if d.Replica != nil {
 		d.Replica.Start() // publish and consume in the background
 	}
@@ -449,6 +450,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	d.Engine.Close() // stops maintenance, releases snapshot views
 	d.Webhooks.Close()
+	d.Jobs.Close()
 	if err := d.Limits.Close(); err != nil { // the last flush of the windows
 		d.log.Warn("rate-limit windows not flushed", "err", err)
 	}
