@@ -151,6 +151,13 @@ func (s *Store) Start() {
 				return
 			case <-s.qsig:
 			}
+			// Linger briefly so one commit carries many events' deliveries:
+			// fewer, larger batches cost the committer (and the pushes
+			// sharing it) less than one small batch per push.
+			select {
+			case <-s.stop:
+			case <-time.After(enqueueLinger):
+			}
 			_, _ = s.DrainSync(ctx)
 		}
 	}()

@@ -94,8 +94,12 @@ func (s *Store) Pending() int {
 	return len(s.queue)
 }
 
-// enqueueBatch bounds the sync events turned into deliveries per commit.
-const enqueueBatch = 64
+// enqueueBatch bounds the sync events turned into deliveries per commit;
+// enqueueLinger is how long the enqueuer gathers events before a commit.
+const (
+	enqueueBatch  = 256
+	enqueueLinger = 20 * time.Millisecond
+)
 
 // DrainSync turns queued sync events into deliveries, committing up to
 // enqueueBatch events' deliveries per batch, and returns how many events
