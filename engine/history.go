@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -322,8 +323,9 @@ func planChangeLogGC(v *synclog.View, ws string, cutoffMs int64) (changeLogPlan,
 		r := synclog.ReadKey(it.Key())
 		r.Str()
 		ver := r.U64()
+		// The record aliases the iterator's memory: keep a copy of the op id.
 		var rec synclog.ChangeRecord
-		if err := synclog.Decode(it.Key(), it.Value(), &rec); err != nil {
+		if err := synclog.DecodeChangeAliased(it.Key(), it.Value(), &rec); err != nil {
 			return changeLogPlan{}, err
 		}
 		if ver != want || ver > minCursor || rec.CreatedAtMs >= cutoffMs {
@@ -333,7 +335,7 @@ func planChangeLogGC(v *synclog.View, ws string, cutoffMs int64) (changeLogPlan,
 			plan.more = true
 			break
 		}
-		plan.opIDs = append(plan.opIDs, rec.OpID)
+		plan.opIDs = append(plan.opIDs, strings.Clone(rec.OpID))
 		want++
 	}
 	if err := it.Error(); err != nil {
