@@ -45,7 +45,17 @@ export async function proxyWatch(
             for (;;) {
                 const { value, done } = await reader.read();
                 if (done) break;
-                if (!res.write(value)) await new Promise<void>((r) => res.once('drain', r).once('close', r));
+                if (!res.write(value)) {
+                    await new Promise<void>((r) => {
+                        const done = () => {
+                            res.off('drain', done);
+                            res.off('close', done);
+                            r();
+                        };
+                        res.on('drain', done);
+                        res.on('close', done);
+                    });
+                }
                 if (ac.signal.aborted) break;
             }
         } catch {

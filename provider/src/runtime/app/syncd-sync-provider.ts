@@ -181,9 +181,11 @@ export function createSyncdSyncProvider(config: SyncdSyncProviderConfig = {}): S
                         }
                         if (!res.ok || !res.body) throw new Error(`watch answered ${res.status}`);
                         connected = true;
-                        attempt = 0;
+                        const since = Date.now();
                         void drain(); // catch up on anything between subscribe and the stream
                         await readSse(res.body, () => void drain(), ac.signal);
+                        // A stream that lived a while was healthy: reconnect at once-ish.
+                        if (Date.now() - since > 10_000) attempt = 0;
                     } catch (e) {
                         if (!active || (e as Error).name === 'AbortError') return;
                     } finally {
