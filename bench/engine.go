@@ -31,6 +31,9 @@ func (ownerRoles) Role(context.Context, string, string) (string, error) { return
 // rows).
 func (r *run) enginePush(ctx context.Context) error {
 	const batch, workers, pool = 100, 8, 8
+	if err := r.needDisk("in-process engine figure", forDuration(r.sz.Cell)); err != nil {
+		return err
+	}
 	dir := filepath.Join(r.scratch, "engine")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, err := synclog.Open(synclog.Config{Dir: dir, Logger: quiet})

@@ -57,7 +57,11 @@ func (r *run) pullCatchUp(ctx context.Context) error {
 	r.rep.Check("catch-up pull returns every acknowledged op", bad == "" && n == int64(acked),
 		"%d changes pulled in %d pages, %d acknowledged%s", n, pages.Load(), acked, orBad(bad))
 	rate := float64(n) / elapsed.Seconds()
-	scan, err := baseline.PebbleScan(r.scratch, syncdPebbleOptions, max(int(n), 1), perChange)
+	err = r.needDisk("raw Pebble scan baseline", 3*uint64(n)*uint64(perChange+32))
+	var scan baseline.Result
+	if err == nil {
+		scan, err = baseline.PebbleScan(r.scratch, syncdPebbleOptions, max(int(n), 1), perChange)
+	}
 	fig := Figure{Section: "pull", Name: fmt.Sprintf("pull catch-up, %s changes behind", fmtCount(acked)), Unit: "changes/s", Value: rate,
 		Note: fmt.Sprintf("%s for %d changes in pages of 1,000 (%d B per change as pushed)", elapsed.Round(time.Millisecond), n, perChange)}
 	if err == nil {

@@ -34,6 +34,9 @@ func syncdPebbleOptions() *pebble.Options {
 
 // baselines measures the fsync and loopback-HTTP floors once per run.
 func (r *run) baselines(ctx context.Context) error {
+	if err := r.needDisk("fsync baseline", 64<<20); err != nil {
+		return err
+	}
 	fs, err := baseline.FsyncAppend(r.scratch, 4096, 0, r.sz.Baseline)
 	if err == nil && fs.Ops < 100 {
 		fs, err = baseline.FsyncAppend(r.scratch, 4096, 100, 0) // enough for percentiles
@@ -159,6 +162,10 @@ func (r *run) pushCell(ctx context.Context, batch, clients int) error {
 	shape := baseline.PebbleShape{
 		KeysPerCommit: max(int(keys/groups+0.5), 1),
 		ValueBytes:    max(int(bytes/keys), 1),
+	}
+	if err := r.needDisk("raw Pebble baseline", forDuration(r.sz.Baseline)); err != nil {
+		r.rep.Add(fig)
+		return err
 	}
 	raw, err := baseline.PebbleSynced(r.scratch, syncdPebbleOptions, shape, 0, r.sz.Baseline)
 	if err == nil && raw.Commits == 0 {

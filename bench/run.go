@@ -271,7 +271,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	switch {
 	case rep.Partial:
-		err = errors.Join(fmt.Errorf("bench: PARTIAL report: %s", strings.Join(rep.Problems, "; ")), err)
+		probs := rep.Problems
+		more := ""
+		if len(probs) > 3 {
+			more = fmt.Sprintf(" (and %d more: see report.md)", len(probs)-3)
+			probs = probs[:3]
+		}
+		err = errors.Join(fmt.Errorf("bench: PARTIAL report: %s%s", strings.Join(probs, "; "), more), err)
 	case !rep.ChecksOK():
 		err = errors.Join(errors.New("bench: a correctness check failed"), err)
 	}
@@ -333,7 +339,7 @@ func (r *run) step(ctx context.Context, s step) {
 		return
 	}
 	if r.dead != nil {
-		r.rep.Problem("%s: skipped: the daemon is unreachable (%v)", s.name, r.dead)
+		r.rep.Problem("%s: skipped: the daemon is unreachable or not ready (%v)", s.name, r.dead)
 		return
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.timeout)
