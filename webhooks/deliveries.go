@@ -150,6 +150,9 @@ func (s *Store) UpdateDeliveryLog(ctx context.Context, id string, p DeliveryPatc
 		}
 		d.State = st
 		out = d
+		if err := loadPayload(t.b, d); err != nil {
+			return internal(err, "read payload")
+		}
 		return t.emit(evDeliveryState, &deliveryStateBody{WebhookID: wid, ID: id, State: st})
 	})
 	return out, err
@@ -183,6 +186,9 @@ func (s *Store) GetDeliveryLogs(_ context.Context, webhookID string, sinceMs int
 			}
 			if d.CreatedAtMs < sinceMs {
 				break
+			}
+			if err := loadPayload(v, d); err != nil {
+				return err
 			}
 			out = append(out, d)
 		}
@@ -224,8 +230,15 @@ func recentTerminal(r synclog.Reader, webhookID string, limit int) ([]*Delivery,
 func (s *Store) GetRecentTerminalDeliveries(_ context.Context, webhookID string, limit int) ([]*Delivery, error) {
 	var out []*Delivery
 	err := s.read(func(v *synclog.View) (err error) {
-		out, err = recentTerminal(v, webhookID, max(1, limit))
-		return err
+		if out, err = recentTerminal(v, webhookID, max(1, limit)); err != nil {
+			return err
+		}
+		for _, d := range out {
+			if err := loadPayload(v, d); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, internal(err, "read")
@@ -331,6 +344,9 @@ func (s *Store) claim(ctx context.Context, workerID string, limit int) ([]Claim,
 			d.State.ClaimedBy, d.State.ClaimedAtMs = strp(workerID), i64p(t.atMs)
 			if err := t.emit(evDeliveryState, &deliveryStateBody{WebhookID: d.WebhookID, ID: d.ID, State: d.State}); err != nil {
 				return err
+			}
+			if err := loadPayload(t.b, d); err != nil {
+				return internal(err, "read payload")
 			}
 			out = append(out, Claim{Delivery: *d, Worker: workerID, AtMs: t.atMs})
 		}

@@ -72,6 +72,9 @@ func (s *Store) Deliver(ctx context.Context, d *Delivery) Outcome {
 	if err := ValidateURL(hook.URL, s.cfg.AllowPrivate); err != nil {
 		return Outcome{NoRetry: true, Err: "Invalid webhook url: " + err.Error()}
 	}
+	if d.RequestPayload == "" && d.PayloadSeq != 0 {
+		return Outcome{NoRetry: true, Err: "request payload no longer in the log"}
+	}
 	body := []byte(d.RequestPayload)
 	ts := s.cfg.Now().Unix()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)

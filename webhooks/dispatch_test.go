@@ -299,3 +299,22 @@ func TestReplay_RebuildEqualsLive(t *testing.T) {
 		t.Fatalf("diff %q %v", diff, err)
 	}
 }
+
+// The payload is stored once, in the creating event: the state record
+// (rewritten by every claim and outcome) only points at it.
+func TestDelivery_PayloadStoredOnce(t *testing.T) {
+	f := newFixture(t)
+	w := f.adminHook("http://127.0.0.1:9/h", "admin.user.created")
+	f.emit("admin.user.created", "", map[string]any{"marker": "payload-marker-123"})
+	f.s.claim(f.ctx, "w", 1)
+	d := f.only(w.ID)
+	if !strings.Contains(d.RequestPayload, "payload-marker-123") {
+		t.Fatalf("payload not loaded: %q", d.RequestPayload)
+	}
+	v := f.db.View()
+	defer v.Release()
+	raw, err := v.Get(deliveryKey(w.ID, d.ID))
+	if err != nil || raw == nil || strings.Contains(string(raw), "payload-marker-123") {
+		t.Fatalf("state record carries the payload: %q %v", raw, err)
+	}
+}

@@ -72,7 +72,7 @@ func Fold(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) error {
 		if err := synclog.Decode(key, ev.Body, &d); err != nil {
 			return err
 		}
-		return b.Set(deliveryKey(d.WebhookID, d.ID), ev.Body) // the record is the body
+		return b.SetRecord(deliveryKey(d.WebhookID, d.ID), d.stateRecord(seq))
 	case evDeliveryState:
 		var body deliveryStateBody
 		if err := synclog.Decode(key, ev.Body, &body); err != nil {

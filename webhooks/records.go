@@ -66,7 +66,10 @@ type DeliveryState struct {
 
 // Delivery is one delivery log: the durable queue entry and its history
 // (value of log.PrefixDelivery | webhookId | id). RequestPayload is the
-// exact signed body.
+// exact signed body. It is kept once, in the webhook.delivery event that
+// created the log: the state record leaves it empty and names that event
+// in PayloadSeq, so claims and outcomes, which rewrite the record, do not
+// copy the payload again and again.
 type Delivery struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
@@ -77,6 +80,34 @@ type Delivery struct {
 	RequestPayload string
 	CreatedAtMs    int64
 	State          DeliveryState
+	PayloadSeq     uint64 // the system seq of the creating event (state records only)
+}
+
+// stateRecord is d as its state record stores it: without the payload,
+// pointing at the event seq that holds it.
+func (d *Delivery) stateRecord(seq uint64) *Delivery {
+	cp := *d
+	cp.RequestPayload, cp.PayloadSeq = "", seq
+	return &cp
+}
+
+// loadPayload fills d.RequestPayload from the event that created it.
+func loadPayload(r synclog.Reader, d *Delivery) error {
+	if d.RequestPayload != "" || d.PayloadSeq == 0 {
+		return nil
+	}
+	key := synclog.SystemKey(d.PayloadSeq)
+	var ev synclog.SystemEvent
+	found, err := synclog.GetRecord(r, key, &ev)
+	if err != nil || !found {
+		return err // collected: the payload is gone with it
+	}
+	var orig Delivery
+	if err := synclog.Decode(key, ev.Body, &orig); err != nil {
+		return err
+	}
+	d.RequestPayload = orig.RequestPayload
+	return nil
 }
 
 func webhookKey(id string) []byte { return synclog.NewKey(synclog.PrefixWebhook).Raw(id) }

@@ -306,11 +306,11 @@ func (t *txn) emit(typ string, body any) error {
 	if err := t.b.AppendEvent(synclog.SystemKey(seq), ev); err != nil {
 		return err
 	}
-	// What Fold does, without decoding the body again where the record is
-	// the body itself (the hot path: one delivery per webhook per event).
+	// What Fold does, without decoding the body again (the hot path: one
+	// delivery per webhook per event).
 	switch v := body.(type) {
 	case *Delivery:
-		err = t.b.Set(deliveryKey(v.WebhookID, v.ID), data)
+		err = t.b.SetRecord(deliveryKey(v.WebhookID, v.ID), v.stateRecord(seq))
 	case *Webhook:
 		err = t.b.Set(webhookKey(v.ID), data)
 	default:
