@@ -502,3 +502,72 @@ func TestSnapshot_AppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// SnapshotJSON writes, page by page, exactly what Snapshot + AppendJSON
+// write for the same session, over a random workspace with deletes,
+// soft deletes and other users' notifications.
+func TestSnapshot_JSONPathMatchesGoPath(t *testing.T) {
+	h := newHarness(t)
+	rng := rand.New(rand.NewPCG(11, 11))
+	for i := range 200 {
+		table := Tables()[rng.IntN(7)]
+		pk := fmt.Sprintf("k%02d\u00e9<%d>", rng.IntN(40), rng.IntN(2))
+		if table == "file_meta" {
+			pk = fmt.Sprintf("sha256:%064x", rng.IntN(40))
+		}
+		payload := map[string]any{PKField(table): pk, "n": i, "deleted": rng.IntN(8) == 0}
+		if rng.IntN(2) == 0 {
+			payload["hlc"] = fmt.Sprintf("%d:0:dA", i)
+			payload["clock"] = i
+		}
+		op := put(table, pk, int64(i), fmt.Sprintf("%d:0:dA", i), newOpID(), payload)
+		if rng.IntN(5) == 0 {
+			op = del(table, pk, int64(i), fmt.Sprintf("%d:0:dA", i), newOpID())
+		}
+		user := []string{"alice", "bob"}[rng.IntN(2)]
+		if _, err := h.eng.Push(context.Background(), user, PushBatch{Scope: Scope{WorkspaceID: "ws-1"}, Ops: []PendingOp{op}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, size := range []int64{1, 3, 50, 1000} {
+		first, err := h.eng.Snapshot(context.Background(), "alice", SnapshotRequest{Scope: Scope{WorkspaceID: "ws-1"}, PageSize: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages := 1
+		for tok := first.NextPageToken; tok != nil; pages++ {
+			req := SnapshotRequest{Scope: Scope{WorkspaceID: "ws-1"}, PageSize: size, PageToken: *tok}
+			res, err := h.eng.Snapshot(context.Background(), "alice", req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := h.eng.SnapshotJSON(context.Background(), "alice", req, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := res.AppendJSON(nil); string(got) != string(want) {
+				t.Fatalf("pageSize %d page %d:\nJSON path %s\nGo path   %s", size, pages+1, got, want)
+			}
+			tok = res.NextPageToken
+		}
+		// A first page through the JSON path is the same page under a new id.
+		got, err := h.eng.SnapshotJSON(context.Background(), "alice", SnapshotRequest{Scope: Scope{WorkspaceID: "ws-1"}, PageSize: size}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page SnapshotResponse
+		if err := json.Unmarshal(got, &page); err != nil {
+			t.Fatalf("%v: %s", err, got)
+		}
+		page.SnapshotID = first.SnapshotID
+		if page.NextPageToken != nil {
+			tok := decodeTok(t, *page.NextPageToken)
+			tok.id = decodeTok(t, *first.NextPageToken).id
+			s := encodeSnapToken(tok)
+			page.NextPageToken = &s
+		}
+		if a, b := string(page.AppendJSON(nil)), string(first.AppendJSON(nil)); a != b {
+			t.Fatalf("first page:\n%s\n%s", a, b)
+		}
+	}
+}

@@ -108,3 +108,14 @@ func decodeRowAliased(buf []byte, row *RowRecord) bool {
 	}
 	return r.ok && r.off == len(buf)
 }
+
+// DecodeRowAliased decodes a RowRecord whose strings and payload alias
+// data: valid only as long as data is (for a Pebble iterator's value,
+// until the iterator moves). Readers that encode the row at once (the
+// snapshot JSON path) use it to skip every copy.
+func DecodeRowAliased(key, data []byte, row *RowRecord) error {
+	if decodeRowAliased(data, row) {
+		return nil
+	}
+	return Decode(key, data, row)
+}
