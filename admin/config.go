@@ -47,6 +47,10 @@ type Config struct {
 	Version string
 	// Region names this region.
 	Region string
+	// Replication, when set, reports the replication state for status:
+	// "ok" or "disconnected", the worst lag over the remote origins (nil
+	// when none), and per-origin detail (replica.Status). nil: "n/a".
+	Replication func() (state string, lagMs *int64, detail any)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger. Default slog.Default().

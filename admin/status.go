@@ -42,10 +42,11 @@ type Status struct {
 		LastRun   *int64 `json:"lastRun"`
 		LastError string `json:"lastError,omitempty"`
 	} `json:"gc"`
-	// Replication is "n/a" until replication exists in this build.
+	// Replication is "n/a" when replication is off.
 	Replication struct {
-		State string `json:"state"`
-		LagMs *int64 `json:"lagMs"`
+		State  string `json:"state"`
+		LagMs  *int64 `json:"lagMs"`
+		Detail any    `json:"detail,omitempty"`
 	} `json:"replication"`
 	Admins  int    `json:"admins"`
 	Healthy bool   `json:"healthy"`
@@ -78,6 +79,9 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	st.Version, st.Region = s.cfg.Version, s.cfg.Region
 	st.UptimeSec = int64(s.cfg.Now().Sub(s.started) / time.Second)
 	st.Replication.State = "n/a"
+	if s.cfg.Replication != nil {
+		st.Replication.State, st.Replication.LagMs, st.Replication.Detail = s.cfg.Replication()
+	}
 	if err := s.db.Healthy(); err != nil {
 		st.Error = err.Error()
 	} else {

@@ -24,6 +24,7 @@ func newAdmin(cfg Config, d *Daemon) (*admin.Service, error) {
 		BridgeSecret: []byte(cfg.AdminBridgeSecret),
 		Version:      cfg.Version,
 		Region:       cfg.Region,
+		Replication:  d.replicationStatus,
 		Now:          d.Clock.Now,
 		Logger:       cfg.Logger,
 	})

@@ -105,3 +105,24 @@ func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(replApplied, prometheus.GaugeValue, float64(o.Applied), o.Region)
 	}
 }
+
+// replicationStatus is the replication part of /v1/admin/status.
+func (d *Daemon) replicationStatus() (state string, lagMs *int64, detail any) {
+	r := d.repl.Load()
+	if r == nil {
+		return "n/a", nil, nil
+	}
+	st := r.Status()
+	state = "ok"
+	if !st.Connected {
+		state = "disconnected"
+	}
+	var worst int64
+	for _, o := range st.Origins {
+		worst = max(worst, int64(o.LagSeconds*1000))
+	}
+	if len(st.Origins) > 0 {
+		lagMs = &worst
+	}
+	return state, lagMs, st
+}
