@@ -20,6 +20,8 @@ export async function readSse(body: ReadableStream<Uint8Array>, onEvent: (ev: Ss
             buf += dec.decode(value, { stream: true });
             let nl: number;
             while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+                // A CR at the end of the buffer may be the first half of a CRLF split across chunks.
+                if (buf[nl] === '\r' && nl === buf.length - 1) break;
                 const line = buf.slice(0, nl);
                 buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
                 if (line === '') {
