@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	synclog "github.com/or3/syncd/log"
 )
 
@@ -109,12 +110,16 @@ func Verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp stri
 		return rep, err
 	}
 	defer os.RemoveAll(tmp)
-	rdb, err := synclog.Open(synclog.Config{Dir: tmp, Logger: slog.Default(), MemTableSize: 128 << 20})
+	rcfg := synclog.Config{Dir: tmp, Logger: slog.New(slog.DiscardHandler), MemTableSize: 64 << 20}
+	if total*200 < memReplayLimit {
+		rcfg.FS = vfs.NewMem() // small stores replay in memory: no disk writes, no fsyncs
+	}
+	rdb, err := synclog.Open(rcfg)
 	if err != nil {
 		return rep, err
 	}
 	defer rdb.Close()
-	if err := synclog.Rebuild(ctx, v, rdb, watch, 20000); err != nil {
+	if err := replay(ctx, v, rdb, watch, 20000); err != nil {
 		rep.problem("replay failed: %v", err)
 		rep.DurationMs = time.Since(start).Milliseconds()
 		return rep, nil
@@ -154,6 +159,70 @@ func Verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp stri
 		progress(watch.sys+watch.chg, watch.sys+watch.chg)
 	}
 	return rep, nil
+}
+
+// memReplayLimit is the log size below which verify replays into memory.
+const memReplayLimit = 256 << 20
+
+// replay folds every event of src, system events first (by sequence), then
+// sync entries (by workspace and version), into dst's state keyspaces,
+// committing every batchEvents events. It is log.Rebuild without copying
+// the event keyspaces: no fold reads events, and verify compares state.
+func replay(ctx context.Context, src synclog.Reader, dst *synclog.DB, f synclog.Folder, batchEvents int) error {
+	b := dst.NewBatch()
+	defer func() { b.Close() }()
+	n := 0
+	flush := func() error {
+		if err := dst.Commit(ctx, b); err != nil {
+			return err
+		}
+		b.Close()
+		b = dst.NewBatch()
+		n = 0
+		return ctx.Err()
+	}
+	for _, p := range []byte{synclog.PrefixSystem, synclog.PrefixChange} {
+		it, err := src.NewIter([]byte{p}, []byte{p + 1})
+		if err != nil {
+			return err
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			kr := synclog.ReadKey(it.Key())
+			if p == synclog.PrefixSystem {
+				seq := kr.U64()
+				var ev synclog.SystemEvent
+				if err := synclog.Decode(it.Key(), it.Value(), &ev); err != nil {
+					it.Close()
+					return err
+				}
+				if err := f.FoldSystem(b, seq, &ev); err != nil {
+					it.Close()
+					return fmt.Errorf("replay system event %d: %w", seq, err)
+				}
+			} else {
+				ws, ver := kr.Str(), kr.U64()
+				var rec synclog.ChangeRecord
+				if err := synclog.Decode(it.Key(), it.Value(), &rec); err != nil {
+					it.Close()
+					return err
+				}
+				if err := f.FoldChange(b, ws, ver, &rec); err != nil {
+					it.Close()
+					return fmt.Errorf("replay %q v%d: %w", ws, ver, err)
+				}
+			}
+			if n++; n >= batchEvents {
+				if err := flush(); err != nil {
+					it.Close()
+					return err
+				}
+			}
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
+	}
+	return flush()
 }
 
 // countState counts rows and the bytes of the log and state read.

@@ -1,0 +1,158 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
+	"github.com/or3/syncd/admin"
+	"github.com/or3/syncd/bench/baseline"
+	"github.com/or3/syncd/daemon"
+	"github.com/or3/syncd/engine"
+	synclog "github.com/or3/syncd/log"
+)
+
+// benchMB is the size of the data the benchmarks build
+// (SYNCD_BENCH_ADMIN_MB, default 64; the target is 1024).
+func benchMB() int {
+	if v, err := strconv.Atoi(os.Getenv("SYNCD_BENCH_ADMIN_MB")); err == nil && v > 0 {
+		return v
+	}
+	return 64
+}
+
+var payloadPad = strings.Repeat("x", 900)
+
+// pushOps pushes n kv puts of ~1 KiB in batches of 100 through the engine.
+func pushOps(b testing.TB, d *daemon.Daemon, user, ws, dev string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	for i := 0; i < n; i += 100 {
+		var ops []engine.PendingOp
+		for j := i; j < min(n, i+100); j++ {
+			pk := fmt.Sprintf("%s-%d", dev, j)
+			p, _ := json.Marshal(map[string]any{"id": pk, "name": pk, "value": payloadPad, "created_at": 1, "updated_at": 1, "clock": 1})
+			ops = append(ops, engine.PendingOp{TableName: "kv", Operation: "put", PK: pk, Payload: p,
+				Stamp: engine.Stamp{DeviceID: dev, OpID: uuid.NewString(), HLC: "0000000000001:0000:" + dev, Clock: 1}})
+		}
+		if _, err := d.Engine.Push(ctx, user, engine.PushBatch{Scope: engine.Scope{WorkspaceID: ws}, Ops: ops}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchDaemon(b *testing.B) (*daemon.Daemon, string, string) {
+	d, c := startDaemon(b, b.TempDir(), nil)
+	user := mustUser(b, c, "bench")
+	ws, err := c.DefaultWorkspace(context.Background(), user)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pushOps(b, d, user, ws, "seed", benchMB()<<10)
+	if err := d.DB.Pebble().Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return d, user, ws
+}
+
+// BenchmarkBackup backs up a data dir of SYNCD_BENCH_ADMIN_MB of ~1 KiB
+// rows, beside the raw sequential write of as many bytes in the same run.
+// Sstables are hard-linked by Pebble's checkpoint on the same filesystem,
+// so the backup mostly costs the WAL copy, the fsyncs and the manifest.
+func BenchmarkBackup(b *testing.B) {
+	d, _, _ := benchDaemon(b)
+	size := int64(d.DB.Pebble().Metrics().DiskSpaceUsage())
+	for i := 0; i < b.N; i++ {
+		dir := filepath.Join(b.TempDir(), "bk")
+		start := time.Now()
+		res, err := d.Admin.Backup(context.Background(), admin.SuperAdmin("bench", ""), dir, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		el := time.Since(start)
+		w, _, err := baseline.SeqWriteRead(b.TempDir(), max(res.Bytes, 1<<20), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		measured := baseline.Result{Name: fmt.Sprintf("backup-%dMiB", size>>20), Ops: int64(res.Files), Bytes: res.Bytes, Elapsed: el}
+		baseline.Report(os.Stdout, "backup", measured, w)
+	}
+}
+
+// BenchmarkPushDuringBackup compares push throughput (100 ops of ~1 KiB
+// per batch, 4 writers) without and with back-to-back backups.
+func BenchmarkPushDuringBackup(b *testing.B) {
+	d, user, ws := benchDaemon(b)
+	const window = 3 * time.Second
+	run := func(withBackup bool) baseline.Result {
+		var ops atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					pushOps(b, d, user, ws, fmt.Sprintf("w%d-%v-%d", w, withBackup, i), 100)
+					ops.Add(100)
+				}
+			}(w)
+		}
+		backups := 0
+		start := time.Now()
+		if withBackup {
+			for time.Since(start) < window {
+				if _, err := d.Admin.Backup(context.Background(), admin.SuperAdmin("bench", ""), filepath.Join(b.TempDir(), "bk"), nil); err != nil {
+					b.Error(err)
+				}
+				backups++
+			}
+		} else {
+			time.Sleep(window)
+		}
+		close(stop)
+		wg.Wait()
+		el := time.Since(start)
+		return baseline.Result{Name: fmt.Sprintf("push-backups=%d", backups), Ops: ops.Load(), Bytes: ops.Load() * 1024, Elapsed: el}
+	}
+	for i := 0; i < b.N; i++ {
+		without := run(false)
+		with := run(true)
+		baseline.Report(os.Stdout, "push-during-backup", with, without)
+	}
+}
+
+// BenchmarkVerify runs state.verify over SYNCD_BENCH_ADMIN_MB of ~1 KiB
+// rows beside a raw Pebble scan of as many 1 KiB entries in the same run.
+// Verify reads each event and its state, replays into a scratch store
+// and compares, so it writes as much as it reads.
+func BenchmarkVerify(b *testing.B) {
+	d, _, _ := benchDaemon(b)
+	for i := 0; i < b.N; i++ {
+		rep, err := d.Admin.VerifyOnline(context.Background(), nil)
+		if err != nil || !rep.OK {
+			b.Fatalf("%+v %v", rep, err)
+		}
+		base, err := baseline.PebbleScan(b.TempDir(), func() *pebble.Options { return synclog.PebbleOptions(synclog.Config{Dir: "x"}) }, int(rep.ChangeEntries), 1024)
+		if err != nil {
+			b.Fatal(err)
+		}
+		measured := baseline.Result{Name: "verify-" + rep.Mode, Ops: rep.ChangeEntries + rep.SystemEvents, Bytes: rep.BytesRead, Elapsed: time.Duration(rep.DurationMs) * time.Millisecond}
+		baseline.Report(os.Stdout, "verify", measured, base)
+	}
+}
