@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/or3/syncd/engine"
@@ -191,5 +194,69 @@ func waitStream(t testing.TB, js nats.JetStreamContext) {
 			t.Fatal("stream never created")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReplica_PublishesWhenLinkReturns: a region pointed at an external
+// NATS keeps accepting writes while the NATS is down and publishes them
+// (in order, nothing lost) when it comes back.
+func TestReplica_PublishesWhenLinkReturns(t *testing.T) {
+	port := freePort(t)
+	store := t.TempDir()
+	start := func() *server.Server {
+		host, p, _ := net.SplitHostPort(port)
+		pn, _ := strconv.Atoi(p)
+		s, err := server.NewServer(&server.Options{Host: host, Port: pn, JetStream: true, StoreDir: store, NoSigs: true, NoLog: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats not ready")
+		}
+		return s
+	}
+	ns := start()
+	r := &region{t: t, name: "solo", dir: t.TempDir(), natsURL: "nats://" + port, acked: map[string]bool{}}
+	r.open()
+	t.Cleanup(r.close)
+	waitPublished := func(want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for r.rep.Status().Published < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("published %+v, want %d", r.rep.Status(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for n := 0; n < 5; n++ {
+		if err := r.push("ws-1", putOp(fmt.Sprint("k", n), 1, "d", opID(), "before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPublished(r.originLen())
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	for n := 0; n < 20; n++ { // writes go on while JetStream is gone
+		if err := r.push("ws-1", putOp(fmt.Sprint("k", n), 2, "d", opID(), "during")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if st := r.rep.Status(); st.Published >= r.originLen() {
+		t.Fatalf("published while NATS was down: %+v", st)
+	}
+	ns = start()
+	defer ns.Shutdown()
+	waitPublished(r.originLen())
+	// The stream holds the whole origin sequence, once each.
+	js, _ := r.rep.Conn().JetStream()
+	info, err := js.StreamInfo("SYNCD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != r.originLen() {
+		t.Fatalf("stream holds %d messages, origin sequence is %d", info.State.Msgs, r.originLen())
 	}
 }
