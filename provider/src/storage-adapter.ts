@@ -5,7 +5,7 @@
  * browsers reach), else OR3_SYNCD_URL.
  */
 import type { SyncdClient } from './client';
-import { badGateway } from './errors';
+import { SyncdHostError, badGateway } from './errors';
 import type { PresignResult, StorageGatewayAdapter } from './host-types';
 import { IntentLedger } from './intents';
 import { sessionOf } from './session';
@@ -33,8 +33,16 @@ export function createStorageGatewayAdapter(client: SyncdClient, opts: StorageAd
             const body: Record<string, unknown> = { ...input };
             const intentId = ledger?.take(user, input.workspaceId, input.hash, input.sizeBytes, input.mimeType);
             if (intentId) body.intentId = intentId;
-            const r = await client.request<PresignResult>('/v1/storage/presign-upload', { body, user });
-            return absolute(r, '/v1/storage/presign-upload');
+            try {
+                const r = await client.request<PresignResult>('/v1/storage/presign-upload', { body, user });
+                return absolute(r, '/v1/storage/presign-upload');
+            } catch (e) {
+                // The handed-over intent is gone (cancelled, expired, consumed): reserve afresh.
+                if (!intentId || !(e instanceof SyncdHostError) || (e.statusCode !== 404 && e.statusCode !== 409)) throw e;
+                delete body.intentId;
+                const r = await client.request<PresignResult>('/v1/storage/presign-upload', { body, user });
+                return absolute(r, '/v1/storage/presign-upload');
+            }
         },
         async presignDownload(event, input) {
             const r = await client.request<PresignResult>('/v1/storage/presign-download', { body: input, user: sessionOf(event).userId });

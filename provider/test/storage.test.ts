@@ -96,6 +96,20 @@ describe('StorageGatewayAdapter through syncd (fs backend)', () => {
         expect(up2.intentId).not.toBe(reserved2);
     });
 
+    it('an adopted intent that is gone (cancelled elsewhere) falls back to a fresh reservation', async () => {
+        const ledger = new IntentLedger();
+        const sync = createSyncGatewayAdapter(client, { ledger });
+        const storage = createStorageGatewayAdapter(client, { ledger });
+        const w = await newUser(client);
+        const { hash } = blob(64);
+        const intentId = randomUUID();
+        await sync.reserveUploadIntent!(w.event, { intentId, workspaceId: w.workspaceId, hash, mimeType: 'image/png', sizeBytes: 64, expiresAt: Math.floor(Date.now() / 1000) + 600 });
+        await createSyncGatewayAdapter(client).cancelUploadIntent!(w.event, { workspaceId: w.workspaceId, intentId });
+        const up = await storage.presignUpload(w.event, { workspaceId: w.workspaceId, hash, mimeType: 'image/png', sizeBytes: 64 });
+        expect(up.intentId).toBeTruthy();
+        expect(up.intentId).not.toBe(intentId);
+    });
+
     it('makes blob URLs absolute against the public URL', async () => {
         const storage = createStorageGatewayAdapter(client, { publicUrl: 'https://files.example.com/' });
         const { hash } = blob(10);
