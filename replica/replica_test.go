@@ -133,7 +133,9 @@ func TestReplica_RegionRestartCatchesUp(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	regs[2].close()
 	time.Sleep(time.Second) // the others keep writing while it is down
+	t0 := time.Now()
 	regs[2].open()
+	t.Logf("reopened in %v", time.Since(t0))
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -145,7 +147,9 @@ func TestReplica_RegionRestartCatchesUp(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
+	t1 := time.Now()
 	waitConverged(t, regs, ws, 60*time.Second)
+	t.Logf("converged %v after the writers stopped", time.Since(t1))
 	checkAcked(t, regs)
 }
 
