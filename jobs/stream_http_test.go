@@ -250,3 +250,53 @@ func TestJobsRPC_HTTPStatuses(t *testing.T) {
 		t.Fatalf("%d %s", code, res)
 	}
 }
+
+// The daemon's FolderMux replays jobs (and the notifications they emit)
+// into state equal to the live one.
+func TestDaemonReplay_JobsAndNotifications(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		res, _ := rpc(t, d, "jobs.createJob", map[string]any{"userId": "u1", "threadId": "t", "messageId": fmt.Sprint(i), "model": "x", "execution": map[string]any{"contentBase": "b"}})
+		var id string
+		json.Unmarshal(res, &id)
+		now := time.Now().UnixMilli()
+		rpc(t, d, "jobs.claimJob", id, "w", now, now+60000)
+		rpc(t, d, "jobs.updateJob", id, map[string]any{"contentChunk": "chunk", "leaseOwner": "w", "tool_calls": []any{map[string]any{"name": "x", "status": "loading"}}})
+		switch i {
+		case 0:
+			rpc(t, d, "jobs.completeJob", id, "done", "w")
+		case 1:
+			rpc(t, d, "jobs.failJob", id, "boom", "w")
+		case 2:
+			rpc(t, d, "jobs.abortJob", id, "u1")
+		}
+	}
+	res, _ := rpc(t, d, "auth.getOrCreateUser", map[string]any{"provider": "basic", "providerUserId": "alice"})
+	var u struct{ UserID string }
+	json.Unmarshal(res, &u)
+	res, _ = rpc(t, d, "auth.getOrCreateDefaultWorkspace", u.UserID)
+	var w struct{ WorkspaceID string }
+	json.Unmarshal(res, &w)
+	if _, code := rpc(t, d, "notifications.emitBackgroundJobComplete", w.WorkspaceID, u.UserID, "t", "job-1", "m"); code != 200 {
+		t.Fatal(code)
+	}
+	if _, code := rpc(t, d, "notifications.emitBackgroundJobError", w.WorkspaceID, u.UserID, "t", "job-2", "boom"); code != 200 {
+		t.Fatal(code)
+	}
+	v := d.DB.View()
+	defer v.Release()
+	dst, err := synclog.Open(synclog.Config{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if err := synclog.Rebuild(ctx, v, dst, d.Folder, 5); err != nil {
+		t.Fatal(err)
+	}
+	dv := dst.View()
+	defer dv.Release()
+	if diff, err := synclog.DiffState(v, dv); err != nil || diff != "" {
+		t.Fatalf("replay differs: %s %v", diff, err)
+	}
+}
