@@ -34,6 +34,7 @@ type settings struct {
 	Blob                string
 	S3AccessKey         string // env only (a secret)
 	S3SecretKey         string // env only (a secret)
+	AdminBridgeSecret   string // env only (a secret)
 	NATSURL             string
 	NATSListen          string
 	NATSRoutes          string
@@ -257,6 +258,8 @@ var envOnly = []struct {
 }{
 	{"SYNCD_S3_ACCESS_KEY", func(s *settings, v string) { s.S3AccessKey = v }},
 	{"SYNCD_S3_SECRET_KEY", func(s *settings, v string) { s.S3SecretKey = v }},
+	// OR3_ADMIN_JWT_SECRET of the deployment admin bridge grant.
+	{"SYNCD_ADMIN_BRIDGE_SECRET", func(s *settings, v string) { s.AdminBridgeSecret = v }},
 }
 
 const minTokenLen = 16

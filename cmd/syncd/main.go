@@ -127,7 +127,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		NATSURL:    s.NATSURL,
 		NATSListen: s.NATSListen,
 		NATSRoutes: splitList(s.NATSRoutes),
-		Logger:     log,
+		// The deployment admin bridge grant (admin RPC store).
+		AdminBridgeSecret: s.AdminBridgeSecret,
+		Logger:            log,
 	})
 	if err != nil {
 		log.Error("cannot start", "err", err)
