@@ -323,3 +323,19 @@ func TestGC_BackgroundLoopSweepsAndCollects(t *testing.T) {
 		t.Fatalf("state %+v %v", st, err)
 	}
 }
+
+// The admin entry point collects both kinds to completion and checks the
+// window.
+func TestGC_CollectHistoryForAdmin(t *testing.T) {
+	h := newHarness(t)
+	h.pushThreads("ws-1", GCBatch+3)
+	h.push("ws-1", "alice", del("threads", "t1", 9, "9:0:dA", newOpID()))
+	if _, _, err := h.eng.CollectHistory(context.Background(), "ws-1", time.Minute); err == nil {
+		t.Fatal("a one-minute window was accepted")
+	}
+	h.age(3600)
+	ch, tb, err := h.eng.CollectHistory(context.Background(), "ws-1", time.Hour)
+	if err != nil || ch.Purged != GCBatch+4 || ch.HasMore || tb.Purged != 1 {
+		t.Fatalf("%+v %+v %v", ch, tb, err)
+	}
+}

@@ -798,3 +798,18 @@ func (e *Engine) Close() {
 	}
 	e.snaps.closeAll()
 }
+
+// CollectHistory runs change-log GC and then tombstone GC of ws under
+// retention to completion, batch by batch, for admin actions that act with
+// the service token (no acting user, so no role check). The retention
+// window must lie within 3,600 s .. 365 days.
+func (e *Engine) CollectHistory(ctx context.Context, ws string, retention time.Duration) (changes, tombstones GCResult, err error) {
+	if retention < MinRetentionSeconds*time.Second || retention > MaxRetentionSeconds*time.Second || retention%time.Second != 0 {
+		return changes, tombstones, syncerr.Validation("Invalid sync retention window: between %d and %d whole seconds", MinRetentionSeconds, MaxRetentionSeconds)
+	}
+	if changes, err = e.gcLoop(ctx, ws, retention, e.gcChangeLogBatch, math.MaxInt); err != nil {
+		return changes, tombstones, err
+	}
+	tombstones, err = e.gcLoop(ctx, ws, retention, e.gcTombstonesBatch, math.MaxInt)
+	return changes, tombstones, err
+}
