@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/or3/syncd/identity"
 	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/syncerr"
@@ -194,15 +195,17 @@ func (s *Service) CreateWorkspace(ctx context.Context, actor Actor, name, descri
 	if err := checkID("ownerUserId", ownerUserID); err != nil {
 		return "", err
 	}
-	hctx := identity.WithWriteHook(ctx, func(b *synclog.Batch, atMs int64) error {
-		return appendAudit(s.db, b, atMs, actor, "workspace.create", "workspace", "", nil,
-			map[string]any{"name": strings.TrimSpace(name), "ownerUserId": ownerUserID})
-	})
-	id, err := s.id.CreateWorkspace(hctx, ownerUserID, name, description)
+	id := uuid.NewString()
+	hctx := s.withAudit(ctx, actor, "workspace.create", "workspace", id, nil,
+		map[string]any{"name": strings.TrimSpace(name), "description": strings.TrimSpace(description), "ownerUserId": ownerUserID})
+	err := s.id.CreateWorkspaceWithID(hctx, id, ownerUserID, name, description)
 	if errors.Is(err, identity.ErrUserNotFound) {
 		return "", syncerr.NotFound("Owner user not found")
 	}
-	return id, err
+	if err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // SoftDeleteWorkspace marks a workspace deleted at deletedAtMs (§5.5).

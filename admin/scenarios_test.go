@@ -284,7 +284,7 @@ func TestAdmin_Scenarios(t *testing.T) {
 				t.Fatalf("entry without who/when: %+v", e)
 			}
 		}
-		for _, a := range []string{"member.add", "member.role", "member.remove", "workspace.delete", "workspace.restore", "settings.set"} {
+		for _, a := range []string{"workspace.create", "member.add", "member.role", "member.remove", "workspace.delete", "workspace.restore", "settings.set"} {
 			if seen[a] == 0 {
 				t.Fatalf("no %s in audit: %v", a, seen)
 			}

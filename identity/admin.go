@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	synclog "github.com/or3/syncd/log"
+	"github.com/or3/syncd/syncerr"
 )
 
 // Admin-facing additions (workspace-admin §5.5): the admin store (package
@@ -353,4 +354,31 @@ func WithWriteHook(ctx context.Context, h WriteHook) context.Context {
 func writeHookFrom(ctx context.Context) WriteHook {
 	h, _ := ctx.Value(hookKey{}).(WriteHook)
 	return h
+}
+
+// CreateWorkspaceWithID is CreateWorkspace with the id chosen by the
+// caller (the admin store names it in the audit record written in the same
+// batch). The id must be new: an existing one is ErrConflict.
+func (s *Store) CreateWorkspaceWithID(ctx context.Context, id, userID, name, description string) error {
+	name, description, err := normalizeWorkspaceText(name, description)
+	if err := firstErr(checkID("workspaceId", id), checkID("userId", userID), err); err != nil {
+		return err
+	}
+	return s.write(ctx, "createWorkspace", userID, func(t *txn) error {
+		if w, err := loadWorkspace(t.b, id); err != nil {
+			return err
+		} else if w != nil {
+			return fail(ErrConflict, syncerr.Conflict, "workspace %q exists", id)
+		}
+		u, err := loadUser(t.b, userID)
+		if err != nil {
+			return err
+		}
+		if u == nil {
+			return errUserNotFound()
+		}
+		return t.emit(evWSCreate, &wsCreateBody{
+			WorkspaceID: id, Name: name, Description: description, OwnerUserID: userID, HomeRegion: s.cfg.Region,
+		})
+	})
 }

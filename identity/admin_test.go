@@ -47,6 +47,8 @@ func TestAdmin_SoftDeleteRestoreListSearch(t *testing.T) {
 	if page, total, _ = f.s.ListWorkspaces(f.ctx, WorkspaceQuery{Search: "BET"}); total != 1 || page[0].ID != w2 || page[0].Deleted {
 		t.Fatalf("restored and searched: %d %+v", total, page)
 	}
+	wantErr(t, f.s.CreateWorkspaceWithID(f.ctx, w1, alice, "Again", ""), ErrConflict, http.StatusConflict)
+	wantErr(t, f.s.CreateWorkspaceWithID(f.ctx, "fresh-id", "ghost", "X", ""), ErrUserNotFound, http.StatusNotFound)
 	us, err := f.s.SearchUsers(f.ctx, "EXAMPLE.com", 1)
 	must(t, err)
 	if len(us) != 1 {
