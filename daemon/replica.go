@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/or3/syncd/engine"
+	"github.com/or3/syncd/identity"
+	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/replica"
 )
 
@@ -34,6 +38,17 @@ func newReplica(cfg Config, d *Daemon) (*replica.Replicator, error) {
 		return nil, err
 	}
 	d.Metrics.Registry().MustRegister(replicaCollector{r})
+	// Remote identity events (users, accounts, workspaces, members,
+	// invites) fold through identity, so a workspace created in one region
+	// is served by every region; other domains (cursors, jobs, webhooks,
+	// intents…) stay region-local.
+	d.Engine.SetRemoteSystemFold(func(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) (bool, error) {
+		domain, _, _ := strings.Cut(ev.Type, ".")
+		if !slices.Contains(identity.Domains, domain) {
+			return false, nil
+		}
+		return true, d.Identity.Fold(b, seq, ev)
+	})
 	return r, nil
 }
 

@@ -76,6 +76,8 @@ type Engine struct {
 	maint maintenance
 	// reservations answers active_reservations pages (intents module).
 	reservations Reservations
+	// sysFold folds remote system events (replicate.go).
+	sysFold RemoteSystemFold
 }
 
 // New returns an engine over cfg.DB.

@@ -120,11 +120,24 @@ var ErrOriginGap = errors.New("engine: gap in origin sequence")
 
 type remoteItem struct {
 	seq    uint64
-	kind   int // 0 change, 1 skip, 2 rejected
+	kind   int // 0 change, 1 skip, 2 rejected, 3 system event
 	ws     string
 	rec    synclog.ChangeRecord
+	sys    synclog.SystemEvent
 	reason string
 }
+
+// RemoteSystemFold folds a system event another region accepted into b at
+// this region's system sequence seq. It reports false (and writes nothing)
+// for a domain that does not replicate (cursors, jobs, webhooks…). The
+// daemon routes identity's domains (users, accounts, workspaces, members,
+// invites) to identity.Fold, whose folds are written to accept another
+// region's events (deterministic user ids, LWW profiles).
+type RemoteSystemFold func(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) (replicated bool, err error)
+
+// SetRemoteSystemFold sets how remote system events are folded (nil: they
+// are skipped). Call before replication starts.
+func (e *Engine) SetRemoteSystemFold(f RemoteSystemFold) { e.sysFold = f }
 
 // decodeRemote checks one remote event. A record naming another origin, an
 // unknown table or op, or an unparsable key or record is rejected.
@@ -137,7 +150,14 @@ func decodeRemote(region string, ev RemoteEvent) remoteItem {
 	reject := func(why string) remoteItem { it.kind, it.reason = 2, why; return it }
 	switch ev.Key[0] {
 	case synclog.PrefixSystem:
-		it.kind = 1
+		if err := synclog.Decode(ev.Key, ev.Value, &it.sys); err != nil || it.sys.Type == "" {
+			return reject("bad system event")
+		}
+		if it.sys.OriginRegion != "" && it.sys.OriginRegion != region {
+			return reject("event of another origin")
+		}
+		it.sys.OriginRegion, it.sys.OriginSeq = region, ev.Seq
+		it.kind = 3
 		return it
 	case synclog.PrefixChange:
 	default:
@@ -202,7 +222,7 @@ func (e *Engine) ApplyRemote(ctx context.Context, region string, evs []RemoteEve
 		defer unlock()
 	}
 	b := e.db.NewBatch()
-	defer b.Close()
+	defer func() { b.Close() }()
 	akey := synclog.AppliedKey(region)
 	applied, err := readApplied(b, akey)
 	if err != nil {
@@ -210,6 +230,26 @@ func (e *Engine) ApplyRemote(ctx context.Context, region string, evs []RemoteEve
 	}
 	next := map[string]uint64{}
 	changes := map[string][]Change{}
+	// flush commits b with the origin applied up to upto and notifies.
+	flush := func(upto uint64) error {
+		var buf [8]byte
+		binary.BigEndian.PutUint64(buf[:], upto)
+		if err := b.Set(akey, buf[:]); err != nil {
+			return syncerr.Internal(err, "applied")
+		}
+		if err := e.db.Commit(ctx, b); err != nil {
+			return commitErr(err)
+		}
+		b.Close()
+		b = e.db.NewBatch()
+		for _, ws := range wss {
+			if chs := changes[ws]; len(chs) > 0 {
+				e.notify(Committed{Workspace: ws, Changes: chs, Counter: next[ws] - 1, OriginRegion: region})
+			}
+		}
+		clear(changes)
+		return nil
+	}
 	var gapErr error
 	for i := range items {
 		it := &items[i]
@@ -229,6 +269,36 @@ func (e *Engine) ApplyRemote(ctx context.Context, region string, evs []RemoteEve
 		case 2:
 			st.Rejected++
 			e.log.Warn("remote event rejected", "origin", region, "seq", it.seq, "reason", it.reason)
+			continue
+		case 3:
+			if e.sysFold == nil {
+				st.Skipped++
+				continue
+			}
+			// A system event gets a batch of its own, so a fold that fails
+			// halfway leaves nothing behind.
+			if err := flush(it.seq - 1); err != nil {
+				return st, err
+			}
+			seq := e.db.NextSystemSeq()
+			ok, err := e.sysFold(b, seq, &it.sys)
+			if err == nil && ok {
+				err = b.AppendRemoteEvent(synclog.SystemKey(seq), &it.sys)
+			}
+			switch {
+			case err != nil:
+				st.Rejected++
+				e.log.Warn("remote system event rejected", "origin", region, "seq", it.seq, "type", it.sys.Type, "err", err)
+				b.Close()
+				b = e.db.NewBatch()
+			case !ok:
+				st.Skipped++
+			default:
+				st.Applied++
+				if err := flush(it.seq); err != nil {
+					return st, err
+				}
+			}
 			continue
 		}
 		rec := &it.rec
@@ -266,18 +336,8 @@ func (e *Engine) ApplyRemote(ctx context.Context, region string, evs []RemoteEve
 		st.Applied++
 	}
 	st.Last = applied
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], applied)
-	if err := b.Set(akey, buf[:]); err != nil {
-		return st, syncerr.Internal(err, "applied")
-	}
-	if err := e.db.Commit(ctx, b); err != nil {
-		return st, commitErr(err)
-	}
-	for _, ws := range wss {
-		if chs := changes[ws]; len(chs) > 0 {
-			e.notify(Committed{Workspace: ws, Changes: chs, Counter: next[ws] - 1, OriginRegion: region})
-		}
+	if err := flush(applied); err != nil {
+		return st, err
 	}
 	return st, gapErr
 }
