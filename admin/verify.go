@@ -162,7 +162,7 @@ func Verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp stri
 }
 
 // memReplayLimit is the log size below which verify replays into memory.
-const memReplayLimit = 256 << 20
+const memReplayLimit = 64 << 20
 
 // replay folds every event of src, system events first (by sequence), then
 // sync entries (by workspace and version), into dst's state keyspaces,
