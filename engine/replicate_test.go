@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	synclog "github.com/or3/syncd/log"
+)
+
+// TestApplyRemote_SystemFold: a replicated system event is folded and
+// logged with its origin; a fold that fails halfway is rejected with
+// nothing of it written, and the origin's applied sequence still advances;
+// a domain that does not replicate is skipped.
+func TestApplyRemote_SystemFold(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	marker := []byte{synclog.PrefixTest, 'm'}
+	h.eng.SetRemoteSystemFold(func(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) (bool, error) {
+		switch ev.Type {
+		case "user.create":
+			return true, b.Set(marker, []byte(ev.Actor))
+		case "user.bad":
+			_ = b.Set(append(marker, 'x'), []byte("half"))
+			return true, errors.New("fold failed")
+		}
+		return false, nil
+	})
+	mk := func(seq uint64, typ, actor string) RemoteEvent {
+		val, _ := synclog.Encode(&synclog.SystemEvent{Type: typ, AtMs: 1, Actor: actor})
+		return RemoteEvent{Seq: seq, Key: synclog.SystemKey(seq), Value: val}
+	}
+	st, err := h.eng.ApplyRemote(ctx, "eu", []RemoteEvent{mk(1, "user.bad", "a"), mk(2, "cursor.set", "b"), mk(3, "user.create", "c"), {Seq: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Applied != 1 || st.Rejected != 1 || st.Skipped != 2 || st.Last != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+	v := h.db.View()
+	defer v.Release()
+	if got, _ := v.Get(marker); string(got) != "c" {
+		t.Fatalf("fold result %q", got)
+	}
+	if got, _ := v.Get(append(marker, 'x')); got != nil {
+		t.Fatalf("a failed fold left %q behind", got)
+	}
+	applied, _ := h.eng.Applied()
+	if applied["eu"] != 4 {
+		t.Fatalf("applied %v", applied)
+	}
+	// Replayed: nothing changes.
+	if st, err := h.eng.ApplyRemote(ctx, "eu", []RemoteEvent{mk(3, "user.create", "z")}); err != nil || st.Duplicates != 1 {
+		t.Fatalf("replay %+v %v", st, err)
+	}
+	// A gap is refused.
+	if _, err := h.eng.ApplyRemote(ctx, "eu", []RemoteEvent{mk(6, "user.create", "z")}); !errors.Is(err, ErrOriginGap) {
+		t.Fatalf("gap: %v", err)
+	}
+}
+
+// FuzzDecodeRemote: decoding a remote event never panics, and what it
+// accepts as a sync entry is one the fold can take.
+func FuzzDecodeRemote(f *testing.F) {
+	rec, _ := synclog.Encode(&synclog.ChangeRecord{Table: "threads", PK: "a", Op: synclog.OpPut, Payload: []byte(`{"id":"a"}`), OpID: "x", Fingerprint: "f"})
+	f.Add(synclog.ChangeKey("ws", 1), rec)
+	sys, _ := synclog.Encode(&synclog.SystemEvent{Type: "user.create"})
+	f.Add(synclog.SystemKey(1), sys)
+	f.Add([]byte{0x10}, []byte{0x91})
+	f.Add([]byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		it := decodeRemote("eu", RemoteEvent{Seq: 1, Key: key, Value: value})
+		if it.kind == 0 {
+			r := &it.rec
+			if !ValidTable(r.Table) || r.PK == "" || r.OpID == "" || r.Fingerprint == "" || it.ws == "" || r.OriginRegion != "eu" {
+				t.Fatalf("accepted %+v", it)
+			}
+		}
+	})
+}
