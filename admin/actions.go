@@ -1,11 +1,14 @@
 package admin
 
+//lint:file-ignore U1000 the _msgpack fields are msgpack's as_array markers, read by reflection
+
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"time"
 
+	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/syncerr"
 )
 
@@ -70,7 +73,7 @@ func (s *Service) RunAction(ctx context.Context, actor Actor, id string, p Actio
 	case "storage.gc":
 		res, err = s.storageGC(ctx, p, progress)
 	case "log.compact":
-		res, err = s.compact(ctx)
+		res, err = s.compact(ctx, p, progress)
 	case "state.verify":
 		return s.verifyAction(ctx, actor, progress)
 	case "backup":
@@ -179,17 +182,32 @@ func (s *Service) storageGC(ctx context.Context, p ActionParams, progress Progre
 
 // CompactResult answers log.compact.
 type CompactResult struct {
-	DiskBytesBefore uint64 `json:"diskBytesBefore"`
-	DiskBytesAfter  uint64 `json:"diskBytesAfter"`
-	DurationMs      int64  `json:"durationMs"`
+	CursorEventsCollected int    `json:"cursorEventsCollected"`
+	DiskBytesBefore       uint64 `json:"diskBytesBefore"`
+	DiskBytesAfter        uint64 `json:"diskBytesAfter"`
+	DurationMs            int64  `json:"durationMs"`
 }
 
-// compact runs a full Pebble compaction, so space that GC and job
-// compaction freed (deleted keys and range tombstones) returns to the
-// filesystem. History itself is collected by the GC actions and the
-// maintenance loop, job chunks when a job finishes, webhook logs by their
-// purge; each of those logs its own events.
-func (s *Service) compact(ctx context.Context) (CompactResult, error) {
+// compactBatch bounds the events one compaction commit deletes.
+const compactBatch = 10000
+
+// cursorSetBody mirrors the engine's cursor.set body.
+type cursorSetBody struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Workspace string
+	Device    string
+	Owner     string
+	Version   uint64
+}
+
+// compact collects device-cursor events older than the retention
+// (model.md §4 log.compact): of each device's cursor.set events it keeps
+// the newest, whose fold alone yields the cursor (the fold overwrites), so
+// replay still equals live; then it runs a full Pebble compaction so the
+// space freed by GC, job compaction and this returns to the filesystem.
+// History is collected by the GC actions, job chunks when a job
+// finishes, webhook logs by their purge. The run is audited by RunAction.
+func (s *Service) compact(ctx context.Context, p ActionParams, progress Progress) (CompactResult, error) {
 	start := time.Now()
 	pdb := s.db.Pebble()
 	if pdb == nil {
@@ -198,10 +216,100 @@ func (s *Service) compact(ctx context.Context) (CompactResult, error) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	res := CompactResult{DiskBytesBefore: pdb.Metrics().DiskSpaceUsage()}
+	retention := 30 * 24 * time.Hour
+	if s.cfg.Engine != nil {
+		retention = s.cfg.Engine.Retention()
+	}
+	if p.RetentionSeconds > 0 {
+		retention = time.Duration(p.RetentionSeconds) * time.Second
+	}
+	n, err := s.compactCursorEvents(ctx, s.cfg.Now().Add(-retention).UnixMilli(), progress)
+	res.CursorEventsCollected = n
+	if err != nil {
+		return res, err
+	}
 	if err := pdb.Compact(ctx, []byte{0x00}, []byte{0xff}, true); err != nil {
 		return res, syncerr.Internal(err, "compaction failed")
 	}
 	res.DiskBytesAfter = pdb.Metrics().DiskSpaceUsage()
 	res.DurationMs = time.Since(start).Milliseconds()
 	return res, nil
+}
+
+// compactCursorEvents deletes old cursor.set events that a newer
+// cursor.set of the same device supersedes. Decisions come from one
+// durable view; events are immutable, so deleting them races nothing.
+func (s *Service) compactCursorEvents(ctx context.Context, cutoffMs int64, progress Progress) (int, error) {
+	v := s.db.View()
+	if v == nil {
+		return 0, errUnavailable("store recovering")
+	}
+	defer v.Release()
+	type dev struct{ ws, device string }
+	newest := map[dev]uint64{}
+	var old []struct {
+		seq uint64
+		d   dev
+	}
+	err := scan(v, synclog.PrefixSystem, func(k, val []byte) error {
+		var ev synclog.SystemEvent
+		if err := synclog.Decode(k, val, &ev); err != nil {
+			return err
+		}
+		if ev.Type != "cursor.set" {
+			return nil
+		}
+		var body cursorSetBody
+		if synclog.Decode(k, ev.Body, &body) != nil {
+			return nil // a body this build does not know: never collect what it cannot read
+		}
+		seq := synclog.ReadKey(k).U64()
+		d := dev{body.Workspace, body.Device}
+		if prev, ok := newest[d]; !ok || seq > prev {
+			newest[d] = seq
+		}
+		if ev.AtMs < cutoffMs {
+			old = append(old, struct {
+				seq uint64
+				d   dev
+			}{seq, d})
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	b := s.db.NewBatch()
+	defer func() { b.Close() }()
+	pending := 0
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		if err := s.db.Commit(ctx, b); err != nil {
+			return storeErr(err)
+		}
+		b.Close()
+		b = s.db.NewBatch()
+		n += pending
+		pending = 0
+		progress("compact", int64(n), int64(len(old)))
+		return nil
+	}
+	for _, e := range old {
+		if newest[e.d] == e.seq {
+			continue // the device's newest set: it alone yields the cursor
+		}
+		if err := b.Delete(synclog.SystemKey(e.seq)); err != nil {
+			return n, err
+		}
+		if pending++; pending == compactBatch {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	err = flush()
+	return n, err
 }
