@@ -20,6 +20,16 @@ var (
 	benchFor  = flag.Duration("replica.for", 5*time.Second, "duration of each replica benchmark phase")
 )
 
+// benchWS are the workspaces the lag benchmark writes (OR3: one per user;
+// the engine serializes each workspace's commits).
+var benchWS = func() []string {
+	ws := make([]string, 30)
+	for i := range ws {
+		ws[i] = fmt.Sprint("ws-", i)
+	}
+	return ws
+}()
+
 // batch10 is a 10-op push of ~1 KiB payloads.
 func batch10(dev string, n int) []engine.PendingOp {
 	ops := make([]engine.PendingOp, 10)
@@ -33,7 +43,7 @@ func batch10(dev string, n int) []engine.PendingOp {
 
 // BenchmarkReplica_Lag3Regions: three regions on one machine (a 3-node
 // JetStream cluster, R3 stream), a fixed total rate of 10-op pushes of
-// ~1 KiB ops spread over the regions; lag = from a push's acknowledgement
+// ~1 KiB ops spread over the regions and 30 workspaces; lag = from a push's acknowledgement
 // in its region to the op's apply in each other region. Run with
 // -benchtime=1x; -replica.rate sets ops/s (default 3000), -replica.for the
 // duration.
@@ -72,26 +82,44 @@ func BenchmarkReplica_Lag3Regions(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			dev := fmt.Sprint("d", i)
+			// A fixed schedule served by a few concurrent clients, so one
+			// slow push does not lower the offered rate.
+			work := make(chan int, 1024)
+			var cw sync.WaitGroup
+			for c := 0; c < 4; c++ {
+				cw.Add(1)
+				go func() {
+					defer cw.Done()
+					for n := range work {
+						ops := batch10(fmt.Sprint(dev, "-", c), n)
+						if err := r.push(benchWS[n%len(benchWS)], ops...); err != nil {
+							b.Error(err)
+							return
+						}
+						now := time.Now()
+						for _, op := range ops {
+							acks.Store(op.Stamp.OpID, now)
+						}
+						sent.Add(int64(len(ops)))
+					}
+				}()
+			}
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			end := time.Now().Add(dur)
 			for n := 0; time.Now().Before(end); n++ {
 				<-tick.C
-				ops := batch10(dev, n)
-				if err := r.push("ws-bench", ops...); err != nil {
-					b.Error(err)
-					return
+				select {
+				case work <- n:
+				default: // clients saturated: the offered rate is not met (reported)
 				}
-				now := time.Now()
-				for _, op := range ops {
-					acks.Store(op.Stamp.OpID, now)
-				}
-				sent.Add(int64(len(ops)))
 			}
+			close(work)
+			cw.Wait()
 		}()
 	}
 	wg.Wait()
-	waitConverged(b, regs, []string{"ws-bench"}, 120*time.Second)
+	waitConverged(b, regs, benchWS, 120*time.Second)
 	b.StopTimer()
 	p50, p99 := hist.Percentile(50), hist.Percentile(99)
 	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-lag-ms")
