@@ -326,11 +326,22 @@ func (r *Replicator) publishLoop() {
 	backoff := 100 * time.Millisecond
 	tick := time.NewTicker(r.cfg.PollEvery)
 	defer tick.Stop()
+	// Publishing is pipelined: up to window events wait for their acks
+	// while later ones are sent (a serial round would wait one JetStream
+	// quorum round trip per batch). published advances in order as acks
+	// arrive; sent is the last sequence handed to JetStream.
+	type pending struct {
+		seq uint64
+		f   jetstream.PubAckFuture
+	}
+	var inflight []pending
+	var sent uint64
+	window := 8 * r.cfg.Batch
 	fail := func(what string, err error) {
 		r.pubErrors.Add(1)
 		r.publishedOK.Store(false)
 		r.log.Warn("publish: "+what, "err", err)
-		known = false
+		known, inflight = false, nil
 		r.sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}
@@ -343,24 +354,64 @@ func (r *Replicator) publishLoop() {
 				continue
 			}
 			r.published.Store(last)
-			known = true
+			sent, known = last, true
 		}
-		evs, err := r.cfg.Source.ReadOrigin(r.published.Load(), r.cfg.Batch)
-		if err != nil {
-			fail("read log", err)
+		// Reap the acks that arrived, in order.
+		var ackErr error
+	reap:
+		for len(inflight) > 0 {
+			select {
+			case <-inflight[0].f.Ok():
+				r.published.Store(inflight[0].seq)
+				inflight = inflight[1:]
+			case err := <-inflight[0].f.Err():
+				ackErr = err
+				break reap
+			default:
+				break reap
+			}
+		}
+		if ackErr != nil {
+			fail("publish", ackErr)
 			continue
+		}
+		var evs []Event
+		if len(inflight) < window {
+			var err error
+			if evs, err = r.cfg.Source.ReadOrigin(sent, r.cfg.Batch); err != nil {
+				fail("read log", err)
+				continue
+			}
 		}
 		if len(evs) == 0 {
-			r.publishedOK.Store(true)
-			backoff = 100 * time.Millisecond
+			if len(inflight) == 0 {
+				r.publishedOK.Store(true)
+				backoff = 100 * time.Millisecond
+				select {
+				case <-r.ctx.Done():
+				case <-r.wake:
+				case <-tick.C:
+				}
+				continue
+			}
+			// Wait for the oldest ack (or new events).
+			t := time.NewTimer(10 * time.Second)
 			select {
 			case <-r.ctx.Done():
+			case <-inflight[0].f.Ok():
+				r.published.Store(inflight[0].seq)
+				inflight = inflight[1:]
+			case err := <-inflight[0].f.Err():
+				t.Stop()
+				fail("publish", err)
+				continue
 			case <-r.wake:
-			case <-tick.C:
+			case <-t.C:
+				fail("publish", errors.New("publish ack timeout"))
 			}
+			t.Stop()
 			continue
 		}
-		futs := make([]jetstream.PubAckFuture, 0, len(evs))
 		var perr error
 		for i := range evs {
 			ev := &evs[i]
@@ -374,36 +425,16 @@ func (r *Replicator) publishLoop() {
 				perr = err
 				break
 			}
-			futs = append(futs, f)
-		}
-		if perr == nil {
-			perr = r.waitAcks(futs)
+			inflight = append(inflight, pending{seq: ev.Seq, f: f})
+			sent = ev.Seq
 		}
 		if perr != nil {
 			fail("publish", perr)
 			continue
 		}
-		r.published.Store(evs[len(evs)-1].Seq)
 		r.publishedOK.Store(true)
 		backoff = 100 * time.Millisecond
 	}
-}
-
-func (r *Replicator) waitAcks(futs []jetstream.PubAckFuture) error {
-	t := time.NewTimer(10 * time.Second)
-	defer t.Stop()
-	for _, f := range futs {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-t.C:
-			return errors.New("publish ack timeout")
-		case <-r.ctx.Done():
-			return r.ctx.Err()
-		}
-	}
-	return nil
 }
 
 // lastPublished is the sequence of this region's last event in the stream
