@@ -30,7 +30,7 @@ go test "${race[@]}" -count=1 -timeout 30m ./...
 if [ "$RACE" = "1" ]; then
   # Memory figures are meaningless under -race; those tests skip there and
   # run here.
-  go test -count=1 -run 'Memory' ./watch/
+  go test -count=1 -run 'Memory' ./watch/ ./blobs/
 fi
 
 echo "== syncd bench --quick"
