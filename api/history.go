@@ -48,19 +48,52 @@ func (s *Server) userAndBody(w http.ResponseWriter, r *http.Request) (string, []
 	return user, body, true
 }
 
+// decoded reads the acting user and the body of a sync POST and decodes
+// it; ok is false when an error answer was already written.
+func decoded[Req any](s *Server, w http.ResponseWriter, r *http.Request, decode func([]byte) (Req, error)) (user string, req Req, ok bool) {
+	user, body, ok := s.userAndBody(w, r)
+	if !ok {
+		return "", req, false
+	}
+	req, err := decode(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", req, false
+	}
+	return user, req, true
+}
+
+// answer writes res as the JSON answer, or err as the error answer.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, res any, err error) {
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// writeEncoded answers with JSON bytes an engine encoded into a pooled
+// buffer (pull and snapshot pages), then returns the buffer to the pool.
+func writeEncoded(w http.ResponseWriter, out []byte, bufp *[]byte) {
+	out = append(out, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+	if cap(out) <= 4<<20 {
+		*bufp = out[:0]
+		pullBufs.Put(bufp)
+	}
+}
+
 // snapshot is POST /v1/sync/snapshot: SnapshotRequest → SnapshotResponse.
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	h := s.history(w, r)
 	if h == nil {
 		return
 	}
-	user, body, ok := s.userAndBody(w, r)
+	user, req, ok := decoded(s, w, r, decodeSnapshot)
 	if !ok {
-		return
-	}
-	req, err := decodeSnapshot(body)
-	if err != nil {
-		s.writeError(w, r, err)
 		return
 	}
 	// The engine encodes the page straight from the log when it can, else
@@ -68,6 +101,7 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	// without re-validating every payload).
 	bufp := pullBufs.Get().(*[]byte)
 	var out []byte
+	var err error
 	if sj, ok := h.(snapshotJSONer); ok {
 		out, err = sj.SnapshotJSON(r.Context(), user, req, (*bufp)[:0])
 	} else {
@@ -81,15 +115,7 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out = append(out, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
-	if cap(out) <= 4<<20 {
-		*bufp = out
-		pullBufs.Put(bufp)
-	}
+	writeEncoded(w, out, bufp)
 }
 
 // gc is POST /v1/sync/gc-change-log and /v1/sync/gc-tombstones:
@@ -100,26 +126,16 @@ func (s *Server) gc(tombstones bool) http.HandlerFunc {
 		if h == nil {
 			return
 		}
-		user, body, ok := s.userAndBody(w, r)
+		user, req, ok := decoded(s, w, r, decodeGC)
 		if !ok {
 			return
 		}
-		req, err := decodeGC(body)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		var res engine.GCResult
+		collect := h.GCChangeLog
 		if tombstones {
-			res, err = h.GCTombstones(r.Context(), user, req)
-		} else {
-			res, err = h.GCChangeLog(r.Context(), user, req)
+			collect = h.GCTombstones
 		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, res)
+		res, err := collect(r.Context(), user, req)
+		s.answer(w, r, res, err)
 	}
 }
 
@@ -129,21 +145,12 @@ func (s *Server) canonicalStorage(w http.ResponseWriter, r *http.Request) {
 	if h == nil {
 		return
 	}
-	user, body, ok := s.userAndBody(w, r)
+	user, req, ok := decoded(s, w, r, decodeCanonical)
 	if !ok {
 		return
 	}
-	req, err := decodeCanonical(body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	res, err := h.CanonicalStorage(r.Context(), user, req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.answer(w, r, res, err)
 }
 
 // maintenance is GET /v1/sync/maintenance (service token only).

@@ -30,22 +30,12 @@ func (s *Server) storageOp(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
-	user, err := acting(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readJSONBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
+	user, body, ok := s.userAndBody(w, r)
+	if !ok {
 		return
 	}
 	res, err := s.cfg.Storage.Call(r.Context(), user, r.PathValue("op"), body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.answer(w, r, res, err)
 }
 
 // blobTransferTimeout bounds one upload or download; the server-wide read

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -12,45 +11,21 @@ import (
 
 // push is POST /v1/sync/push: PushBatch → PushResult.
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
-	user, err := acting(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readJSONBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	batch, err := decodePush(body)
-	if err != nil {
-		s.writeError(w, r, err)
+	user, batch, ok := decoded(s, w, r, decodePush)
+	if !ok {
 		return
 	}
 	res, err := s.cfg.Sync.Push(r.Context(), user, batch)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if err == nil {
+		s.metrics.observePush(&res)
 	}
-	s.metrics.observePush(&res)
-	writeJSON(w, http.StatusOK, res)
+	s.answer(w, r, res, err)
 }
 
 // pull is POST /v1/sync/pull: PullRequest → PullResponse.
 func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
-	user, err := acting(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readJSONBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decodePull(body)
-	if err != nil {
-		s.writeError(w, r, err)
+	user, req, ok := decoded(s, w, r, decodePull)
+	if !ok {
 		return
 	}
 	// The engine can encode the answer straight from the log (no Go values,
@@ -63,23 +38,11 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		out = append(out, '\n')
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(out)
-		if cap(out) <= 4<<20 {
-			*bufp = out
-			pullBufs.Put(bufp)
-		}
+		writeEncoded(w, out, bufp)
 		return
 	}
 	res, err := s.cfg.Sync.Pull(r.Context(), user, req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.answer(w, r, res, err)
 }
 
 // pullJSONer is the optional fast path of Sync: the pull answer as JSON.
@@ -92,26 +55,12 @@ var pullBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return 
 // updateCursor is POST /v1/sync/update-cursor: {scope, deviceId, version}
 // → {ok:true}.
 func (s *Server) updateCursor(w http.ResponseWriter, r *http.Request) {
-	user, err := acting(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	user, req, ok := decoded(s, w, r, decodeCursor)
+	if !ok {
 		return
 	}
-	body, err := readJSONBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decodeCursor(body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.cfg.Sync.UpdateCursor(r.Context(), user, req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	err := s.cfg.Sync.UpdateCursor(r.Context(), user, req)
+	s.answer(w, r, map[string]bool{"ok": true}, err)
 }
 
 // serverVersion is GET /v1/sync/server-version?workspaceId=W →
