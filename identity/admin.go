@@ -75,12 +75,9 @@ func (s *Store) SoftDeleteWorkspace(ctx context.Context, workspaceID string, del
 		return invalid("deletedAt must not be negative")
 	}
 	return s.write(ctx, "softDeleteWorkspace", actorID, func(t *txn) error {
-		w, err := loadWorkspace(t.b, workspaceID)
+		w, err := requireWorkspace(t.b, workspaceID, false)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		if w.Deleted {
 			return nil
@@ -97,12 +94,9 @@ func (s *Store) RestoreWorkspace(ctx context.Context, workspaceID, actorID strin
 		return err
 	}
 	return s.write(ctx, "restoreWorkspace", actorID, func(t *txn) error {
-		w, err := loadWorkspace(t.b, workspaceID)
+		w, err := requireWorkspace(t.b, workspaceID, false)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		if !w.Deleted {
 			return nil

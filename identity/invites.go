@@ -206,12 +206,9 @@ func (s *Store) CreateInvite(ctx context.Context, in InviteInput) (CreatedInvite
 		if in.ExpiresAtMs <= t.atMs {
 			return invalid("expiresAt must be in the future (epoch milliseconds)")
 		}
-		w, err := loadLiveWorkspace(t.b, in.WorkspaceID)
+		_, err := requireWorkspace(t.b, in.WorkspaceID, true)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		r, err := roleIn(t.b, in.WorkspaceID, in.InvitedByUserID)
 		if err != nil {
@@ -262,12 +259,9 @@ func (s *Store) ListInvites(ctx context.Context, workspaceID string, status Invi
 	now := s.nowMs()
 	out := []Invite{}
 	err := s.read(func(v *synclog.View) error {
-		w, err := loadLiveWorkspace(v, workspaceID)
+		_, err := requireWorkspace(v, workspaceID, true)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		p := invitePrefix(workspaceID)
 		it, err := v.NewIter(p, synclog.PrefixEnd(p))
@@ -320,12 +314,9 @@ func (s *Store) RevokeInvite(ctx context.Context, workspaceID, inviteID, revoked
 		return err
 	}
 	return s.write(ctx, "revokeInvite", revokedByUserID, func(t *txn) error {
-		w, err := loadLiveWorkspace(t.b, workspaceID)
+		_, err := requireWorkspace(t.b, workspaceID, true)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		r, err := roleIn(t.b, workspaceID, revokedByUserID)
 		if err != nil {

@@ -50,12 +50,9 @@ func (s *Store) AddMember(ctx context.Context, workspaceID, userID string, role 
 		return err
 	}
 	return s.write(ctx, "addMember", actorID, func(t *txn) error {
-		w, err := loadLiveWorkspace(t.b, workspaceID)
+		_, err := requireWorkspace(t.b, workspaceID, true)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		u, err := loadUser(t.b, userID)
 		if err != nil {
@@ -145,12 +142,9 @@ func (s *Store) ListMembers(ctx context.Context, workspaceID string) ([]Member, 
 	}
 	out := []Member{}
 	err := s.read(func(v *synclog.View) error {
-		w, err := loadWorkspace(v, workspaceID)
+		_, err := requireWorkspace(v, workspaceID, false)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		ms, err := workspaceMembers(v, workspaceID)
 		if err != nil {

@@ -182,6 +182,20 @@ func loadLiveWorkspace(r synclog.Reader, ws string) (*workspaceRecord, error) {
 	return w, nil
 }
 
+// requireWorkspace loads a workspace that must exist (and be live when
+// live is set), answering ErrWorkspaceNotFound otherwise.
+func requireWorkspace(r synclog.Reader, ws string, live bool) (*workspaceRecord, error) {
+	load := loadWorkspace
+	if live {
+		load = loadLiveWorkspace
+	}
+	w, err := load(r, ws)
+	if err == nil && w == nil {
+		err = errWorkspaceNotFound()
+	}
+	return w, err
+}
+
 func loadMember(r synclog.Reader, ws, userID string) (*memberRecord, error) {
 	return get[memberRecord](r, memberKey(ws, userID))
 }

@@ -275,12 +275,9 @@ func (s *Store) UpdateWorkspace(ctx context.Context, userID, workspaceID, name, 
 		return err
 	}
 	return s.write(ctx, "updateWorkspace", userID, func(t *txn) error {
-		w, err := loadLiveWorkspace(t.b, workspaceID)
+		w, err := requireWorkspace(t.b, workspaceID, true)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		role, err := roleIn(t.b, workspaceID, userID)
 		if err != nil {
@@ -306,12 +303,9 @@ func (s *Store) RemoveWorkspace(ctx context.Context, userID, workspaceID string)
 		return err
 	}
 	return s.write(ctx, "removeWorkspace", userID, func(t *txn) error {
-		w, err := loadWorkspace(t.b, workspaceID)
+		w, err := requireWorkspace(t.b, workspaceID, false)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		m, err := loadMember(t.b, workspaceID, userID)
 		if err != nil {
@@ -336,12 +330,9 @@ func (s *Store) SetActiveWorkspace(ctx context.Context, userID, workspaceID stri
 		return err
 	}
 	return s.write(ctx, "setActiveWorkspace", userID, func(t *txn) error {
-		w, err := loadLiveWorkspace(t.b, workspaceID)
+		_, err := requireWorkspace(t.b, workspaceID, true)
 		if err != nil {
 			return err
-		}
-		if w == nil {
-			return errWorkspaceNotFound()
 		}
 		m, err := loadMember(t.b, workspaceID, userID)
 		if err != nil {
