@@ -127,7 +127,7 @@ func decodeCanonCursor(s, kind, hash string) (canonCursor, error) {
 	if len(s) > MaxCanonicalCursor {
 		return c, bad
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	b, err := decodeOpaque(s)
 	if err != nil {
 		return c, bad
 	}

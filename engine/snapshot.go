@@ -197,7 +197,7 @@ func decodeSnapToken(s string) (snapToken, error) {
 	if len(s) == 0 || len(s) > MaxSnapshotToken {
 		return t, bad
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	b, err := decodeOpaque(s)
 	if err != nil || len(b) < 18 || b[0] != snapTokenVersion || int(b[17]) >= len(allTables) || len(b)-18 > maxPKLen {
 		return t, bad
 	}
