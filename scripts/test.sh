@@ -2,13 +2,15 @@
 # The whole test suite: vet, every Go test with the race detector, a short
 # run of every fuzz target, and (when present) the TypeScript provider's
 # tests. CI runs exactly this (.ci/run). Knobs:
-#   FUZZTIME=5s    how long each fuzz target runs (0 skips fuzzing; the full
+#   FUZZTIME=20000x how much each fuzz target runs (a count: Go 1.26 timed fuzz
+#                  runs can end with a spurious "context deadline exceeded",
+#                  golang/go#75804; 0 skips fuzzing; the full
 #                  run of RELIABILITY.md uses FUZZTIME=10m)
 #   RACE=1         run go test with -race (0 to skip, e.g. for a quick local run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZTIME="${FUZZTIME:-5s}"
+FUZZTIME="${FUZZTIME:-20000x}"
 RACE="${RACE:-1}"
 
 # A MinIO server for the S3 tests (scripts/minio.sh: installed once, own
