@@ -50,6 +50,10 @@ type Config struct {
 	// ShutdownTimeout bounds the drain of in-flight requests on Shutdown
 	// when the caller's context has no deadline. Default 30 s.
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout are the HTTP server's
+	// limits against slow clients (0: 10 s, 60 s, 120 s; ReadTimeout is
+	// cleared on watch streams).
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// TuneLog, if set, adjusts the log's configuration (tests shrink the
@@ -127,6 +131,14 @@ func (c *Config) validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	for _, t := range []struct {
+		d   *time.Duration
+		def time.Duration
+	}{{&c.ReadHeaderTimeout, readHeaderTimeout}, {&c.ReadTimeout, readTimeout}, {&c.IdleTimeout, idleTimeout}} {
+		if *t.d <= 0 {
+			*t.d = t.def
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -348,9 +360,9 @@ func New(cfg Config) (d *Daemon, err error) {
 	// 9. The HTTP server, with limits against slow or oversized clients.
 	d.HTTP = &http.Server{
 		Handler:           d.API,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}

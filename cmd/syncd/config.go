@@ -29,6 +29,8 @@ type settings struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	// HTTP limits against slow clients (daemon.Config's).
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 
 	// Parsed and validated, not yet used (their features do not exist).
 	Blob                string
@@ -79,6 +81,17 @@ func boolean(dst func(*settings) *bool) func(*settings, string) error {
 			return err
 		}
 		*dst(s) = b
+		return nil
+	}
+}
+
+func duration(dst func(*settings) *time.Duration) func(*settings, string) error {
+	return func(s *settings, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("must be a positive duration such as 10s")
+		}
+		*dst(s) = d
 		return nil
 	}
 }
@@ -161,6 +174,12 @@ var settingsTable = []setting{
 			s.ShutdownTimeout = d
 			return nil
 		}},
+	{name: "read-header-timeout", env: "SYNCD_READ_HEADER_TIMEOUT", def: "10s", help: "how long a client may take to send a request's headers",
+		apply: duration(func(s *settings) *time.Duration { return &s.ReadHeaderTimeout })},
+	{name: "read-timeout", env: "SYNCD_READ_TIMEOUT", def: "60s", help: "how long a client may take to send a whole request, body included (not watch streams or blob transfers)",
+		apply: duration(func(s *settings) *time.Duration { return &s.ReadTimeout })},
+	{name: "idle-timeout", env: "SYNCD_IDLE_TIMEOUT", def: "120s", help: "how long an idle keep-alive connection stays open",
+		apply: duration(func(s *settings) *time.Duration { return &s.IdleTimeout })},
 
 	// --- settings whose features do not exist yet ---
 	{name: "blob", env: "SYNCD_BLOB", def: "fs",
