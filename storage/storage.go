@@ -88,6 +88,18 @@ type Presigner interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration, disposition string) (string, error)
 }
 
+// Sweeper is implemented by stores that can hold the remains of uploads
+// that never finished: the fs backend's temporary files of interrupted
+// or stalled Puts, an S3 bucket's incomplete multipart uploads. The
+// gateway calls it on its sweep schedule.
+type Sweeper interface {
+	// SweepPartial removes the partial uploads started before `before`
+	// (judged by the store's own timestamps: a temp file's modification
+	// time, a multipart upload's initiation time) and answers how many it
+	// removed. A transfer still running but started before `before` fails.
+	SweepPartial(ctx context.Context, before time.Time) (int, error)
+}
+
 // ValidKey reports whether key is a key syncd builds: 1..4 segments of
 // 1..64 characters [0-9a-z], separated by "/". No dots, no empty segment,
 // nothing a filesystem or an object store could read as a path escape.

@@ -21,11 +21,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/or3/syncd/storage"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store   = (*Store)(nil)
+	_ storage.Sweeper = (*Store)(nil)
+)
 
 // magic starts every object file (format version 1).
 var magic = [8]byte{'S', 'Y', 'N', 'C', 'D', 'B', '1', 0}
@@ -336,6 +340,38 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("storage/fs: %w", err)
 	}
 	return syncDir(filepath.Dir(p))
+}
+
+// SweepPartial implements storage.Sweeper: it removes the temporary files
+// of Puts last written before `before` (interrupted by a crash or stalled
+// by a client that stopped sending). A Put still running on a removed
+// file fails at its rename; nothing half-written becomes visible.
+func (s *Store) SweepPartial(ctx context.Context, before time.Time) (int, error) {
+	ents, err := os.ReadDir(s.tmp)
+	if err != nil {
+		return 0, fmt.Errorf("storage/fs: %w", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		info, err := e.Info()
+		if errors.Is(err, os.ErrNotExist) {
+			continue // its Put finished or failed meanwhile
+		} else if err != nil {
+			return n, fmt.Errorf("storage/fs: %w", err)
+		}
+		if !info.Mode().IsRegular() || !info.ModTime().Before(before) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.tmp, e.Name())); err == nil {
+			n++
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("storage/fs: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // ctxReader stops a copy when ctx ends.

@@ -31,6 +31,7 @@ import (
 var (
 	_ storage.Store     = (*Store)(nil)
 	_ storage.Presigner = (*Store)(nil)
+	_ storage.Sweeper   = (*Store)(nil)
 )
 
 // Config configures a Store.
@@ -293,6 +294,32 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return mapErr(key, err)
 	}
 	return nil
+}
+
+// SweepPartial implements storage.Sweeper: it aborts the bucket's
+// incomplete multipart uploads initiated before `before` (their parts
+// cost storage until aborted and never become an object).
+func (s *Store) SweepPartial(ctx context.Context, before time.Time) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing goroutine when we return early
+	core := minio.Core{Client: s.c}
+	n := 0
+	for u := range s.c.ListIncompleteUploads(ctx, s.bucket, "", true) {
+		if u.Err != nil {
+			return n, mapErr("incomplete uploads", u.Err)
+		}
+		if !u.Initiated.Before(before) {
+			continue
+		}
+		if err := core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil {
+			if resp := minio.ToErrorResponse(err); resp.Code == "NoSuchUpload" {
+				continue // completed or aborted meanwhile
+			}
+			return n, mapErr(u.Key, err)
+		}
+		n++
+	}
+	return n, ctx.Err()
 }
 
 // PresignPut implements storage.Presigner: the upload must carry the

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/or3/syncd/storage"
 	"github.com/or3/syncd/storage/s3"
 	"github.com/or3/syncd/storage/storagetest"
@@ -145,5 +147,50 @@ func TestParseURL(t *testing.T) {
 		if _, err := s3.ParseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) accepted", bad)
 		}
+	}
+}
+
+// TestSweepPartial_IncompleteMultipart: an incomplete multipart upload
+// (a part stored, never completed) is aborted once the sweep's cutoff
+// passes its initiation; an earlier cutoff keeps it. The cutoff is the
+// caller's clock, so no test waits.
+func TestSweepPartial_IncompleteMultipart(t *testing.T) {
+	s := open(t, nil)
+	ctx := context.Background()
+	core := minio.Core{Client: s.Client()}
+	key := storagetest.Key(t, "mp")
+	id, err := core.NewMultipartUpload(ctx, s.Bucket(), key, minio.PutObjectOptions{ContentType: "image/png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := storagetest.Bytes(5<<20, 3)
+	if _, err := core.PutObjectPart(ctx, s.Bucket(), key, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	incomplete := func() int {
+		n := 0
+		for u := range s.Client().ListIncompleteUploads(ctx, s.Bucket(), "", true) {
+			if u.Err != nil {
+				t.Fatal(u.Err)
+			}
+			n++
+		}
+		return n
+	}
+	if incomplete() != 1 {
+		t.Fatalf("%d incomplete uploads, want 1", incomplete())
+	}
+	now := time.Now()
+	if n, err := s.SweepPartial(ctx, now.Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("sweep with a cutoff before the upload: %d, %v; want 0", n, err)
+	}
+	if n, err := s.SweepPartial(ctx, now.Add(2*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("sweep with a later cutoff: %d, %v; want 1", n, err)
+	}
+	if incomplete() != 0 {
+		t.Fatal("the incomplete upload survived the sweep")
+	}
+	if _, err := s.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Stat after the sweep: %v, want ErrNotFound", err)
 	}
 }
