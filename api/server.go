@@ -84,6 +84,9 @@ type Config struct {
 	Metrics *Metrics
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// Forward, when it names peers, sends the calls a workspace's home
+	// region decides to that region (forward.go). nil: all answered here.
+	Forward *Forward
 }
 
 func (c *Config) validate() error {
@@ -258,10 +261,14 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeError(sw, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
 			return
 		}
-		if !s.limitUser(sw, r, rt.limit) {
+		fr := s.forward(sw, r, rt.name)
+		if fr == nil {
+			return // answered by the workspace's home region
+		}
+		if !s.limitUser(sw, fr, rt.limit) {
 			return
 		}
-		rt.h(sw, r)
+		rt.h(sw, fr)
 	})
 }
 
