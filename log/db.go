@@ -52,7 +52,11 @@ type Config struct {
 	// MemTableSize is Pebble's memtable size. A large memtable keeps L0
 	// compactions off the commit path; the default is 64 MiB.
 	MemTableSize uint64
-	// CacheSize is Pebble's block cache size. Default 64 MiB.
+	// CacheSize is Pebble's block cache size for sstable blocks. Default
+	// 64 MiB. Pebble charges its memtables to the block cache, so the cache
+	// syncd creates is CacheSize plus room for two memtables (the active one
+	// and one being flushed); without that room a cache no larger than the
+	// memtables holds nothing at all.
 	CacheSize int64
 	// Tune, if set, may adjust the Pebble options after syncd's defaults.
 	Tune func(*pebble.Options)
@@ -105,7 +109,8 @@ func (c *Config) validate() error {
 
 // PebbleOptions returns the Pebble options syncd uses for cfg. Benchmarks
 // use them for the raw-Pebble baselines so that ratios compare like with
-// like.
+// like. Its Cache carries a reference the caller releases (Cache.Unref)
+// once pebble.Open has taken its own.
 func PebbleOptions(cfg Config) *pebble.Options {
 	_ = cfg.validate()
 	opts := &pebble.Options{
@@ -115,7 +120,7 @@ func PebbleOptions(cfg Config) *pebble.Options {
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       1000,
 		LBaseMaxBytes:               256 << 20,
-		Cache:                       pebble.NewCache(cfg.CacheSize),
+		Cache:                       pebble.NewCache(cfg.CacheSize + 2*int64(cfg.MemTableSize)),
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      pebbleLogger{cfg.Logger},
 	}
@@ -210,7 +215,10 @@ func (db *DB) openPebble() (err error) {
 			err = fmt.Errorf("log: open: %v", r)
 		}
 	}()
-	pdb, err := pebble.Open(db.cfg.Dir, PebbleOptions(db.cfg))
+	opts := PebbleOptions(db.cfg)
+	pdb, err := pebble.Open(db.cfg.Dir, opts)
+	// Pebble holds its own reference to the cache while open.
+	opts.Cache.Unref()
 	if err != nil {
 		return fmt.Errorf("log: open %s: %w", db.cfg.Dir, err)
 	}

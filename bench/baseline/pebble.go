@@ -134,6 +134,9 @@ func openFresh(dir, prefix string, opts func() *pebble.Options) (*pebble.DB, str
 		WriteStallEnd:   sc.end,
 	})
 	db, err := pebble.Open(dbDir, o)
+	if o.Cache != nil {
+		o.Cache.Unref() // the options' reference; an open DB holds its own
+	}
 	if err != nil {
 		_ = os.RemoveAll(dbDir) // the open error is the one worth returning
 		return nil, "", nil, err
