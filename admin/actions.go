@@ -20,7 +20,7 @@ type ActionParams struct {
 	WorkspaceID      string `json:"workspaceId,omitempty"`      // GC: one workspace (default: all)
 	RetentionSeconds int64  `json:"retentionSeconds,omitempty"` // GC: default the configured retention
 	Limit            int    `json:"limit,omitempty"`            // storage.gc: per workspace
-	Dir              string `json:"dir,omitempty"`              // backup: the target directory
+	Dir              string `json:"dir,omitempty"`              // backup: a directory on the server's host, or s3://bucket/prefix?endpoint=host:port[&secure=false]
 }
 
 // maxActionBody bounds an action's body.

@@ -43,6 +43,10 @@ type Manifest struct {
 type ManifestEntry struct {
 	Path string `json:"path"`
 	Size int64  `json:"size"`
+	// SHA256 is the file's hex SHA-256: set by S3 backups (hashed while
+	// uploading, checked by RestoreS3); directory backups, whose sstables
+	// are hard links, leave it out.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Progress reports a long operation: phase, bytes (or items) done and the
@@ -58,7 +62,8 @@ type BackupResult struct {
 	Manifest   Manifest `json:"-"`
 }
 
-// Backup writes a consistent online backup of the running store to dir,
+// Backup writes a consistent online backup of the running store to dir
+// (or to S3 when dir is s3://bucket/prefix?endpoint=…, see backupS3),
 // which must not exist: a Pebble checkpoint of the log and state (every
 // acknowledged write, taken while writes continue; sstables are hard
 // links when dir is on the same filesystem, copied otherwise), the secret
@@ -71,7 +76,13 @@ func (s *Service) Backup(ctx context.Context, actor Actor, dir string, progress 
 	}
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
-	res, err := backup(ctx, s.db, s.cfg.DataDir, dir, s.cfg.Version, s.cfg.Region, s.cfg.Now, progress)
+	var res BackupResult
+	var err error
+	if IsS3Target(dir) {
+		res, err = s.backupS3(ctx, dir, progress)
+	} else {
+		res, err = backup(ctx, s.db, s.cfg.DataDir, dir, s.cfg.Version, s.cfg.Region, s.cfg.Now, progress)
+	}
 	rec := map[string]any{"dir": dir, "bytes": res.Bytes, "files": res.Files, "durationMs": res.DurationMs}
 	if err != nil {
 		rec["error"] = err.Error()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/or3/syncd/engine"
@@ -40,6 +41,12 @@ type Config struct {
 	// DataDir is the data directory (backup copies its secrets and fs
 	// blobs). "" disables online backup.
 	DataDir string
+	// S3AccessKey and S3SecretKey are the credentials of backups to
+	// s3://… (SYNCD_S3_ACCESS_KEY / SYNCD_S3_SECRET_KEY).
+	S3AccessKey, S3SecretKey string
+	// S3Transport, if set, replaces the HTTP transport of S3 backups
+	// (tests inject faults).
+	S3Transport http.RoundTripper
 	// BridgeSecret is OR3_ADMIN_JWT_SECRET of the bridge grant (§5.3);
 	// empty refuses the bridge ("not configured").
 	BridgeSecret []byte

@@ -21,6 +21,8 @@ func newAdmin(cfg Config, d *Daemon) (*admin.Service, error) {
 		Storage:      st,
 		Folder:       d.Folder,
 		DataDir:      cfg.DataDir,
+		S3AccessKey:  cfg.S3AccessKey, // backups to s3://…
+		S3SecretKey:  cfg.S3SecretKey,
 		BridgeSecret: []byte(cfg.AdminBridgeSecret),
 		Version:      cfg.Version,
 		Region:       cfg.Region,

@@ -41,13 +41,22 @@ commands:
   status                         log, workspaces, GC backlog, storage, version
   gc [--workspace W] [--retention SECONDS] [--tombstones|--storage|--all]
                                  collect history (change log by default)
-  backup DIR                     consistent online backup into DIR (on the server's host)
-  restore DIR --data-dir NEW     restore a backup into a new, empty data dir (offline)
+  backup DIR | S3URL             consistent online backup into DIR (on the server's host), or
+                                 uploaded by the server to S3URL =
+                                 s3://bucket/prefix?endpoint=host:port[&secure=false]
+                                 (the server's SYNCD_S3_ACCESS_KEY / SYNCD_S3_SECRET_KEY)
+  restore DIR|S3URL --data-dir NEW
+                                 restore a backup into a new, empty data dir (offline; for
+                                 S3URL with SYNCD_S3_ACCESS_KEY / SYNCD_S3_SECRET_KEY here)
   verify [--data-dir D]          check state against the log (online, or offline on a stopped dir)
   users [QUERY]                  list deployment admins, or search users
   users grant|revoke USER_ID     grant or revoke deployment admin
   workspaces [--search S] [--deleted] [--page N] [--per-page N]
   audit [--limit N] [--action A] [--target ID] [--before SEQ]
+
+A backup is complete only once its manifest.json is written, last (on S3
+with every file's SHA-256, checked by restore): an interrupted backup is
+never restored.
 
 exit status: 0 ok, 1 failure, 2 usage error
 `
@@ -56,6 +65,7 @@ type adminCLI struct {
 	url, token string
 	json       bool
 	dataDir    string
+	getenv     func(string) string
 	stdout     io.Writer
 	stderr     io.Writer
 	client     *http.Client
@@ -63,7 +73,7 @@ type adminCLI struct {
 
 // runAdmin is `syncd admin …`.
 func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	c := &adminCLI{stdout: stdout, stderr: stderr, client: &http.Client{}}
+	c := &adminCLI{stdout: stdout, stderr: stderr, client: &http.Client{}, getenv: getenv}
 	fs := flag.NewFlagSet("syncd admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, adminUsage) }
@@ -296,7 +306,7 @@ func (b *bar) set(phase string, done, total int64) {
 			progressbar.OptionShowCount(), progressbar.OptionSetWidth(30), progressbar.OptionShowElapsedTimeOnFinish(),
 			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100 * time.Millisecond),
 		}
-		if phase == "blobs" || phase == "sync" || phase == "restore" {
+		if phase == "blobs" || phase == "sync" || phase == "restore" || phase == "upload" || phase == "download" {
 			opts = append(opts, progressbar.OptionShowBytes(true))
 		} else {
 			opts = append(opts, progressbar.OptionShowIts())
@@ -403,11 +413,18 @@ func (c *adminCLI) gc(ctx context.Context, args []string) error {
 
 func (c *adminCLI) backup(ctx context.Context, args []string) error {
 	if len(args) != 1 {
-		return usagef("backup DIR")
+		return usagef("backup DIR | s3://bucket/prefix?endpoint=host:port")
 	}
-	dir, err := filepath.Abs(args[0])
-	if err != nil {
-		return usagef("%v", err)
+	dir := args[0]
+	if admin.IsS3Target(dir) {
+		if _, err := admin.ParseS3Target(dir); err != nil {
+			return usagef("%v", err)
+		}
+	} else {
+		var err error
+		if dir, err = filepath.Abs(dir); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	var r admin.BackupResult
 	if err := c.action(ctx, "backup", admin.ActionParams{Dir: dir}, &r); err != nil {
@@ -424,14 +441,26 @@ func (c *adminCLI) restore(ctx context.Context, args []string) error {
 	dd := fs.String("data-dir", c.dataDir, "the new data dir")
 	noVerify := fs.Bool("no-verify", false, "skip verifying the restored state")
 	if len(args) == 0 {
-		return usagef("restore DIR --data-dir NEW")
+		return usagef("restore DIR|s3://bucket/prefix?endpoint=host:port --data-dir NEW")
 	}
 	src := args[0]
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 || *dd == "" {
-		return usagef("restore DIR --data-dir NEW")
+		return usagef("restore DIR|s3://bucket/prefix?endpoint=host:port --data-dir NEW")
 	}
 	b := newBar(c.stderr, "restore")
-	m, err := admin.Restore(src, *dd, func(phase string, done, total int64) { b.set(phase, done, total) })
+	progress := func(phase string, done, total int64) { b.set(phase, done, total) }
+	var m admin.Manifest
+	var err error
+	if admin.IsS3Target(src) {
+		if _, perr := admin.ParseS3Target(src); perr != nil {
+			b.finish()
+			return usagef("%v", perr)
+		}
+		cred := admin.S3Credentials{AccessKey: c.getenv("SYNCD_S3_ACCESS_KEY"), SecretKey: c.getenv("SYNCD_S3_SECRET_KEY")}
+		m, err = admin.RestoreS3(ctx, src, cred, *dd, progress)
+	} else {
+		m, err = admin.Restore(src, *dd, progress)
+	}
 	b.finish()
 	if err != nil {
 		return err

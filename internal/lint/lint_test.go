@@ -38,8 +38,9 @@ var rules = []rule{
 	{pkg: "storage/s3", allowed: []string{"storage"}},
 	{pkg: "storage/storagetest", allowed: []string{"storage"}},
 	{pkg: "blobs/...", allowed: []string{"crdt", "log", "syncerr", "storage", "blobs/..."}},
-	// Admin builds on identity (its store methods) and reads the engine's GC and maintenance types.
-	{pkg: "admin/...", allowed: []string{"crdt", "log", "syncerr", "identity", "engine", "admin/..."}},
+	// Admin builds on identity (its store methods) and reads the engine's GC and maintenance types;
+	// backups to S3 parse their URL with storage/s3.
+	{pkg: "admin/...", allowed: []string{"crdt", "log", "syncerr", "identity", "engine", "storage/s3", "admin/..."}},
 	{pkg: "watch/...", allowed: []string{"engine", "syncerr", "watch/..."}},
 	{pkg: "api/...", allowed: []string{"api/...", "syncerr", "watch", "crdt", "engine/...", "identity/...", "jobs/...", "limits/...", "webhooks/...", "notifications/...", "blobs/...", "admin/...", "storage", "intents/..."}},
 }
