@@ -119,6 +119,14 @@ type Config struct {
 	// MimeAllow is the MIME allowlist (normalized types); nil means
 	// DefaultMimeAllow, a single "*" allows any type.
 	MimeAllow []string
+	// AbandonedUploadTTL: an uploaded object no commit claimed is removed
+	// this long after its upload URL and its intent expire, and a partial
+	// transfer this long after the longest URL could have expired.
+	// Default DefaultAbandonedUploadTTL (1 h).
+	AbandonedUploadTTL time.Duration
+	// SweepEvery is the abandoned-upload sweep's schedule (Start).
+	// Default DefaultSweepEvery (10 min); negative: no scheduled sweep.
+	SweepEvery time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger. Default slog.Default().
@@ -148,6 +156,15 @@ func (c *Config) validate() error {
 	}
 	if c.MimeAllow == nil {
 		c.MimeAllow = DefaultMimeAllow
+	}
+	if c.AbandonedUploadTTL < 0 {
+		return errors.New("blobs: Config.AbandonedUploadTTL must be >= 0")
+	}
+	if c.AbandonedUploadTTL == 0 {
+		c.AbandonedUploadTTL = DefaultAbandonedUploadTTL
+	}
+	if c.SweepEvery == 0 {
+		c.SweepEvery = DefaultSweepEvery
 	}
 	if c.Now == nil {
 		c.Now = time.Now

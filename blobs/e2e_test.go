@@ -35,6 +35,7 @@ type env struct {
 	user string
 	ws   string
 	dir  string
+	cfg  daemon.Config
 }
 
 var bucketSeq atomic.Int64
@@ -83,7 +84,7 @@ func newEnv(t testing.TB, backend string, tune func(*daemon.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, d: d, c: c, user: user, ws: ws, dir: cfg.DataDir}
+	return &env{t: t, d: d, c: c, user: user, ws: ws, dir: cfg.DataDir, cfg: cfg}
 }
 
 func hashOf(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }

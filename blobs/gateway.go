@@ -33,6 +33,12 @@ type Gateway struct {
 	// the read side (striped), so GC never removes an object a commit is
 	// reviving.
 	wsLocks [64]sync.RWMutex
+
+	// The abandoned-upload sweep (sweep.go).
+	sweepMu             sync.Mutex // one sweep at a time
+	sweeps              sweepCounters
+	loopOnce, closeOnce sync.Once
+	loopStop, loopDone  chan struct{}
 }
 
 // New returns a gateway.
@@ -40,7 +46,8 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, db: cfg.DB, store: cfg.Store, log: cfg.Logger.With("component", "blobs")}
+	g := &Gateway{cfg: cfg, db: cfg.DB, store: cfg.Store, log: cfg.Logger.With("component", "blobs"),
+		loopStop: make(chan struct{}), loopDone: make(chan struct{})}
 	g.presigner, _ = cfg.Store.(storage.Presigner)
 	g.allowAny = slices.Contains(cfg.MimeAllow, "*")
 	return g, nil
@@ -197,6 +204,13 @@ func (g *Gateway) PresignUpload(ctx context.Context, user string, req PresignUpl
 	if err != nil {
 		return PresignAnswer{}, err
 	}
+	// The URL is recorded for the abandoned-upload sweep before it is
+	// handed out; the workspace's read lock keeps a sweep from deciding
+	// on this content meanwhile.
+	wl := &g.wsLocks[stripe(ws)]
+	wl.RLock()
+	defer wl.RUnlock()
+	urlExp := time.UnixMilli(ans.ExpiresAt)
 	var in Intent
 	if id := strings.TrimSpace(req.IntentID); id != "" {
 		if in, err = g.cfg.Intents.Get(ctx, ws, id); err != nil {
@@ -210,11 +224,24 @@ func (g *Gateway) PresignUpload(ctx context.Context, user string, req PresignUpl
 		case in.Hash != hash || in.MimeType != mime || in.SizeBytes != size:
 			return PresignAnswer{}, syncerr.Conflict("Upload metadata does not match intent")
 		}
+		if err := g.notePending(ctx, user, ws, hash, key, g.sweepAt(urlExp, time.Unix(in.ExpiresAt, 0))); err != nil {
+			return PresignAnswer{}, err
+		}
 	} else {
+		// The record and the reservation are independent writes: they go
+		// to the log side by side (usually one group commit). A record
+		// whose reservation failed only makes the sweep look for an object
+		// no URL was handed out for.
+		intentExp := now.Add(IntentTTL)
+		noted := make(chan error, 1)
+		go func() { noted <- g.notePending(ctx, user, ws, hash, key, g.sweepAt(urlExp, intentExp)) }()
 		in, err = g.cfg.Intents.Reserve(ctx, user, Reservation{
 			WorkspaceID: ws, Hash: hash, MimeType: mime, SizeBytes: size,
-			ExpiresAt: now.Add(IntentTTL).Unix(), WorkspaceQuotaBytes: quota,
+			ExpiresAt: intentExp.Unix(), WorkspaceQuotaBytes: quota,
 		})
+		if nerr := <-noted; err == nil {
+			err = nerr
+		}
 		if err != nil {
 			return PresignAnswer{}, err
 		}

@@ -45,6 +45,9 @@ func recordPrefix(ws string) []byte { return synclog.NewKey(synclog.PrefixBlob).
 // Fold derives the gateway's state from one of its events; the live path
 // and replay both call it.
 func Fold(b *synclog.Batch, _ uint64, ev *synclog.SystemEvent) error {
+	if ev.Type == evPending || ev.Type == evSwept {
+		return foldPending(b, ev)
+	}
 	var body eventBody
 	if err := synclog.Decode(nil, ev.Body, &body); err != nil {
 		return err

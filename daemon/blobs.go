@@ -49,17 +49,18 @@ func newBlobs(cfg Config, db *synclog.DB, eng *engine.Engine, in *intents.Store,
 		return nil, fmt.Errorf("daemon: blob backend %q: want fs or s3://bucket?endpoint=host:port", b)
 	}
 	return blobs.New(blobs.Config{
-		DB:           db,
-		Store:        store,
-		Auth:         eng,
-		Sync:         engineWriter{eng},
-		Intents:      intentsAdapter{in},
-		GrantKey:     grantKey,
-		MaxFileBytes: cfg.StorageMaxFileBytes,
-		QuotaBytes:   cfg.StorageQuotaBytes,
-		MimeAllow:    cfg.StorageMimeAllow,
-		Now:          now,
-		Logger:       cfg.Logger,
+		DB:                 db,
+		Store:              store,
+		Auth:               eng,
+		Sync:               engineWriter{eng},
+		Intents:            intentsAdapter{in},
+		GrantKey:           grantKey,
+		MaxFileBytes:       cfg.StorageMaxFileBytes,
+		QuotaBytes:         cfg.StorageQuotaBytes,
+		MimeAllow:          cfg.StorageMimeAllow,
+		AbandonedUploadTTL: cfg.StorageUploadTTL,
+		Now:                now,
+		Logger:             cfg.Logger,
 	})
 }
 

@@ -78,6 +78,9 @@ type Config struct {
 	// the upload MIME allowlist (type/subtype, type/* or *; nil: OR3's).
 	StorageMaxFileBytes int64
 	StorageMimeAllow    []string
+	// StorageUploadTTL: an uploaded object no commit claimed is swept this
+	// long after its upload URL and intent expire (0: 1 h; blobs.Config).
+	StorageUploadTTL time.Duration
 	// RateLimits override the per-user limits of the sync endpoints
 	// ("BUCKET=N/WINDOW", e.g. "sync:push=3/60s"); unnamed buckets keep
 	// limits.DefaultRules.
@@ -287,6 +290,7 @@ func New(cfg Config) (d *Daemon, err error) {
 	if d.Blobs, err = newBlobs(cfg, d.DB, d.Engine, d.Intents, d.Clock.Now); err != nil {
 		return nil, err
 	}
+	d.Metrics.Registry().MustRegister(blobSweepCollector{d.Blobs})
 
 	// 5e. Rate limits (windows loaded from the log, flushed at least once
 	//     a second) and webhooks (fired by applied sync ops, delivered off
@@ -402,6 +406,7 @@ func (d *Daemon) Start() error {
 	d.Limits.Start()   // flush windows every 500 ms, clean idle ones hourly
 	d.Webhooks.Start() // enqueue, dispatch, reap, purge
 	d.Jobs.Start()     // cleanupExpired every 30 s: idle timeouts, retention
+	d.Blobs.Start()    // the abandoned-upload sweep every 10 min
 	if d.Replica != nil {
 		d.Replica.Start() // publish and consume in the background
 	}
@@ -463,6 +468,8 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.Engine.Close() // stops maintenance, releases snapshot views
 	d.Webhooks.Close()
 	d.Jobs.Close()
+	// The abandoned-upload sweep: waits for a sweep in progress.
+	d.Blobs.Close()
 	if err := d.Limits.Close(); err != nil { // the last flush of the windows
 		d.log.Warn("rate-limit windows not flushed", "err", err)
 	}

@@ -80,6 +80,10 @@ const (
 	// PrefixBlob: blobs the storage gateway stored, by workspace and
 	// normalized hash. key: 0x52 | ws | hash → blobs.Record.
 	PrefixBlob byte = 0x52
+	// PrefixBlobUpload: upload URLs the gateway issued whose objects the
+	// abandoned-upload sweep checks once due. key: 0x53 | ws | hash →
+	// blobs.Pending.
+	PrefixBlobUpload byte = 0x53
 	// PrefixWebhook: webhook registrations 0x60 | id; deliveries 0x61 | id.
 	PrefixWebhook  byte = 0x60
 	PrefixDelivery byte = 0x61
@@ -95,7 +99,7 @@ var stateKeyspaces = []byte{
 	PrefixOpIndex, PrefixCounter, PrefixRow, PrefixTomb, PrefixTombByVersion,
 	PrefixCursor, PrefixUser, PrefixAccount, PrefixWorkspace, PrefixMember,
 	PrefixMemberByUser, PrefixInvite, PrefixInviteByToken, PrefixAdmin,
-	PrefixSettings, PrefixAudit, PrefixJob, PrefixJobChunk, PrefixIntent, PrefixIntentByWS, PrefixBlob,
+	PrefixSettings, PrefixAudit, PrefixJob, PrefixJobChunk, PrefixIntent, PrefixIntentByWS, PrefixBlob, PrefixBlobUpload,
 	PrefixWebhook, PrefixDelivery,
 }
 
