@@ -147,6 +147,7 @@ type Replicator struct {
 	publishedOK atomic.Bool // the link to JetStream works
 	pubErrors   atomic.Uint64
 	rejected    atomic.Uint64
+	leader      atomic.Value // string: the stream's leader node (region), from discover
 
 	mu      sync.Mutex
 	origins map[string]*origin
@@ -485,6 +486,9 @@ func (r *Replicator) discover() error {
 	if err != nil {
 		return err
 	}
+	if info.Cluster != nil {
+		r.leader.Store(info.Cluster.Leader)
+	}
 	if applied, err := r.cfg.Sink.Applied(); err == nil {
 		r.mu.Lock()
 		for reg, seq := range applied {
@@ -684,10 +688,13 @@ type Status struct {
 	Region    string `json:"region"`
 	Published uint64 `json:"published"`
 	// Connected reports whether the last publish round reached JetStream.
-	Connected     bool           `json:"connected"`
-	PublishErrors uint64         `json:"publishErrors"`
-	Rejected      uint64         `json:"rejected"`
-	Origins       []OriginStatus `json:"origins"`
+	Connected     bool   `json:"connected"`
+	PublishErrors uint64 `json:"publishErrors"`
+	Rejected      uint64 `json:"rejected"`
+	// StreamLeader is the JetStream node (named by region) leading the
+	// stream when last looked at ("" before that).
+	StreamLeader string         `json:"streamLeader"`
+	Origins      []OriginStatus `json:"origins"`
 }
 
 // Status reports publishing and, per remote origin, how far it is applied
@@ -695,6 +702,7 @@ type Status struct {
 func (r *Replicator) Status() Status {
 	st := Status{Region: r.cfg.Region, Published: r.published.Load(), Connected: r.publishedOK.Load(),
 		PublishErrors: r.pubErrors.Load(), Rejected: r.rejected.Load(), Origins: []OriginStatus{}}
+	st.StreamLeader, _ = r.leader.Load().(string)
 	now := r.cfg.Now().UnixMilli()
 	r.mu.Lock()
 	for reg, o := range r.origins {
