@@ -79,32 +79,21 @@ func (c *Config) validate() error {
 	if c.MaxPerUser < 0 || c.MaxGlobal < 0 {
 		return errors.New("jobs: Config.MaxPerUser and MaxGlobal must be positive")
 	}
-	if c.JobTimeout <= 0 {
-		c.JobTimeout = DefaultJobTimeout
-	}
-	if c.Retention <= 0 {
-		c.Retention = DefaultRetention
-	}
-	if c.MaxChunkBytes <= 0 {
-		c.MaxChunkBytes = DefaultMaxChunkBytes
-	}
-	if c.MaxContentBytes <= 0 {
-		c.MaxContentBytes = DefaultMaxContentBytes
-	}
-	if c.MaxChunks <= 0 {
-		c.MaxChunks = DefaultMaxChunks
-	}
-	if c.MaxJSONBytes <= 0 {
-		c.MaxJSONBytes = DefaultMaxJSONBytes
-	}
-	if c.MaxLease <= 0 {
-		c.MaxLease = DefaultMaxLease
-	}
-	if c.CleanupEvery <= 0 {
-		c.CleanupEvery = DefaultCleanupEvery
-	}
-	if c.CleanupBatch <= 0 {
-		c.CleanupBatch = DefaultCleanupBatch
-	}
+	orDefault(&c.JobTimeout, DefaultJobTimeout)
+	orDefault(&c.Retention, DefaultRetention)
+	orDefault(&c.MaxChunkBytes, DefaultMaxChunkBytes)
+	orDefault(&c.MaxContentBytes, DefaultMaxContentBytes)
+	orDefault(&c.MaxChunks, DefaultMaxChunks)
+	orDefault(&c.MaxJSONBytes, DefaultMaxJSONBytes)
+	orDefault(&c.MaxLease, DefaultMaxLease)
+	orDefault(&c.CleanupEvery, DefaultCleanupEvery)
+	orDefault(&c.CleanupBatch, DefaultCleanupBatch)
 	return nil
+}
+
+// orDefault sets *v to def when it is zero or negative.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }

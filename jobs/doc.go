@@ -6,7 +6,12 @@
 //
 // State lives in two keyspaces: PrefixJob (jobId → jobRecord) and
 // PrefixJobChunk (jobId | u64 byte offset → chunkRecord) while a job
-// streams. When a job finishes, its chunks are compacted into the job
+// streams. A chunk append writes only its chunk (plus the event and its
+// origin index): the chunk record carries the job's progress after it
+// (chunk count, chunksReceived, last activity), and every read of a job
+// record, replay's fold included, takes the progress from the last chunk
+// when that chunk ends past the record's ContentLen (loadJob). When a job
+// finishes, its chunks are compacted into the job
 // record: the terminal event carries the final content, the fold deletes
 // the chunk keys, and the live path deletes the chunk events (they are
 // redundant once the terminal event holds the content, so replay still

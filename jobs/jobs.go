@@ -289,10 +289,9 @@ func (s *Store) UpdateJob(ctx context.Context, id string, in UpdateInput) (bool,
 			return false, err
 		}
 	}
-	if err := t.commit(ctx); err != nil {
+	if err := t.done(ctx, e); err != nil {
 		return false, err
 	}
-	s.applied(e, t.rec)
 	return true, nil
 }
 
@@ -441,11 +440,7 @@ func (s *Store) finishLocked(ctx context.Context, e *entry, status string, conte
 	if err := t.emit(evFinish, body); err != nil {
 		return err
 	}
-	if err := t.commit(ctx); err != nil {
-		return err
-	}
-	s.applied(e, t.rec)
-	return nil
+	return t.done(ctx, e)
 }
 
 // CheckJobAborted reports whether the worker should stop: true when the job
@@ -530,18 +525,10 @@ func (s *Store) CleanupExpired(ctx context.Context) (int, error) {
 		}
 		e.mu.Lock()
 		if rec := e.rec; rec != nil && rec.Status != StatusStreaming && now-rec.CompletedAtMs > s.cfg.Retention.Milliseconds() {
-			t := s.begin(rec, "")
-			err := t.emit(evDelete, &deleteBody{JobID: e.id})
-			if err == nil {
-				err = t.commit(ctx)
-			} else {
-				t.b.Close()
-			}
-			if err != nil {
+			if err := s.write(ctx, e, "", evDelete, &deleteBody{JobID: e.id}); err != nil {
 				e.mu.Unlock()
 				return n, err
 			}
-			s.applied(e, nil)
 			n++
 		}
 		e.mu.Unlock()

@@ -37,22 +37,29 @@ func (s *Store) checkLease(owner string, nowMs, expMs int64) (int64, error) {
 // contentBase, so the resumed worker does not repeat output. It returns
 // the claimed job, or nil when the job is not claimable.
 func (s *Store) ClaimJob(ctx context.Context, id, owner string, nowMs, expMs int64) (*Job, error) {
-	if err := s.ready(); err != nil {
-		return nil, err
-	}
-	if err := checkID("jobId", id); err != nil {
-		return nil, err
-	}
-	exp, err := s.checkLease(owner, nowMs, expMs)
-	if err != nil {
-		return nil, err
-	}
-	e, rec, err := s.lockJob(id)
+	e, exp, err := s.lockLeased(id, owner, nowMs, expMs)
 	if err != nil {
 		return nil, err
 	}
 	defer e.mu.Unlock()
-	return s.claimLocked(ctx, e, rec, owner, nowMs, exp)
+	return s.claimLocked(ctx, e, e.rec, owner, nowMs, exp)
+}
+
+// lockLeased checks a lease call on job id and returns the job locked
+// (the caller unlocks e.mu) with the lease's expiry.
+func (s *Store) lockLeased(id, owner string, nowMs, expMs int64) (*entry, int64, error) {
+	if err := s.ready(); err != nil {
+		return nil, 0, err
+	}
+	if err := checkID("jobId", id); err != nil {
+		return nil, 0, err
+	}
+	exp, err := s.checkLease(owner, nowMs, expMs)
+	if err != nil {
+		return nil, 0, err
+	}
+	e, _, err := s.lockJob(id)
+	return e, exp, err
 }
 
 func (s *Store) claimLocked(ctx context.Context, e *entry, rec *jobRecord, owner string, nowMs, exp int64) (*Job, error) {
@@ -87,10 +94,9 @@ func (s *Store) claimLocked(ctx context.Context, e *entry, rec *jobRecord, owner
 	if err != nil {
 		return nil, syncerr.Internal(err, "jobs: read chunks")
 	}
-	if err := t.commit(ctx); err != nil {
+	if err := t.done(ctx, e); err != nil {
 		return nil, err
 	}
-	s.applied(e, t.rec)
 	j := toJob(t.rec)
 	j.Content = content
 	return j, nil
@@ -164,33 +170,17 @@ func (s *Store) ClaimNextJob(ctx context.Context, owner string, nowMs, expMs int
 // max(1, leaseExpiresAt - now) ms from now. It answers false when owner
 // does not hold a live lease at nowMs (side-modules scenario 51).
 func (s *Store) RenewJobLease(ctx context.Context, id, owner string, nowMs, expMs int64) (bool, error) {
-	if err := s.ready(); err != nil {
-		return false, err
-	}
-	if err := checkID("jobId", id); err != nil {
-		return false, err
-	}
-	exp, err := s.checkLease(owner, nowMs, expMs)
-	if err != nil {
-		return false, err
-	}
-	e, rec, err := s.lockJob(id)
+	e, exp, err := s.lockLeased(id, owner, nowMs, expMs)
 	if err != nil {
 		return false, err
 	}
 	defer e.mu.Unlock()
-	if rec.Status != StatusStreaming || rec.LeaseOwner != owner || rec.LeaseExpiresMs <= nowMs {
+	if rec := e.rec; rec.Status != StatusStreaming || rec.LeaseOwner != owner || rec.LeaseExpiresMs <= nowMs {
 		return false, nil
 	}
-	t := s.begin(rec, owner)
-	defer t.b.Close()
-	if err := t.emit(evRenew, &renewBody{JobID: id, ExpiresMs: exp}); err != nil {
+	if err := s.write(ctx, e, owner, evRenew, &renewBody{JobID: id, ExpiresMs: exp}); err != nil {
 		return false, err
 	}
-	if err := t.commit(ctx); err != nil {
-		return false, err
-	}
-	s.applied(e, t.rec)
 	return true, nil
 }
 
@@ -222,14 +212,8 @@ func (s *Store) UpdateJobExecution(ctx context.Context, id string, execution jso
 	if ok, err := s.fence(rec, &owner, nil); !ok || err != nil {
 		return false, err
 	}
-	t := s.begin(rec, owner)
-	defer t.b.Close()
-	if err := t.emit(evExec, &execBody{JobID: id, Execution: execution}); err != nil {
+	if err := s.write(ctx, e, owner, evExec, &execBody{JobID: id, Execution: execution}); err != nil {
 		return false, err
 	}
-	if err := t.commit(ctx); err != nil {
-		return false, err
-	}
-	s.applied(e, t.rec)
 	return true, nil
 }

@@ -32,6 +32,12 @@ const (
 
 // jobRecord is a job's state at PrefixJob | jobId. While the job streams its
 // content lives in chunk records; Content holds it once the job finished.
+//
+// A chunk append does not rewrite this record: the chunk record carries the
+// progress fields (ContentLen, Chunks, ChunksReceived, LastActivityMs) as
+// they are after it, and loadJob takes them from the last chunk when it
+// ends past ContentLen (withTail). Every other event writes the whole
+// record, progress included.
 type jobRecord struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
@@ -69,12 +75,18 @@ func (r *jobRecord) recoverable() bool { return len(r.Execution) > 0 || r.Kind =
 
 // chunkRecord is one content chunk at PrefixJobChunk | jobId | u64 offset.
 // Seq is the system event that appended it (0 for a reset's content base),
-// so compaction can delete the event once the job finished.
+// so compaction can delete the event once the job finished. Chunks,
+// ChunksReceived and AtMs are the job's progress right after the chunk
+// (its ContentLen is the chunk's end): the job record is not rewritten per
+// chunk.
 type chunkRecord struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
-	Seq  uint64
-	Data string
+	Seq            uint64
+	Data           string
+	Chunks         int64
+	ChunksReceived int64
+	AtMs           int64
 }
 
 type createBody struct {
@@ -139,6 +151,18 @@ type deleteBody struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	JobID    string
 }
+
+// jobEvent is the body of a "job" domain event.
+type jobEvent interface{ jobID() string }
+
+func (b *createBody) jobID() string { return b.Job.ID }
+func (b *chunkBody) jobID() string  { return b.JobID }
+func (b *updateBody) jobID() string { return b.JobID }
+func (b *claimBody) jobID() string  { return b.JobID }
+func (b *renewBody) jobID() string  { return b.JobID }
+func (b *execBody) jobID() string   { return b.JobID }
+func (b *finishBody) jobID() string { return b.JobID }
+func (b *deleteBody) jobID() string { return b.JobID }
 
 // JobKey is the key of a job record.
 func JobKey(id string) []byte { return synclog.NewKey(synclog.PrefixJob).Raw(id) }

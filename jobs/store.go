@@ -187,6 +187,10 @@ func (s *Store) reload() error {
 			it.Close()
 			return err
 		}
+		if err := withTail(v, rec); err != nil {
+			it.Close()
+			return syncerr.Internal(err, "jobs: load")
+		}
 		rec.Content = "" // the cache holds no content
 		e := newEntry(rec.ID)
 		e.rec = rec
@@ -280,7 +284,7 @@ func (s *Store) begin(rec *jobRecord, actor string) *tx {
 
 // emit appends one event and folds it into the batch with the same
 // function replay uses.
-func (t *tx) emit(typ string, body any) error {
+func (t *tx) emit(typ string, body jobEvent) error {
 	data, err := synclog.Encode(body)
 	if err != nil {
 		return syncerr.Internal(err, "jobs: encode")
@@ -303,6 +307,26 @@ func (t *tx) commit(ctx context.Context) error {
 		return t.s.commitErr(err)
 	}
 	return nil
+}
+
+// done commits the batch and records the durable write of e (the caller
+// holds e.mu).
+func (t *tx) done(ctx context.Context, e *entry) error {
+	if err := t.commit(ctx); err != nil {
+		return err
+	}
+	t.s.applied(e, t.rec)
+	return nil
+}
+
+// write commits one event on e (the caller holds e.mu) and records it.
+func (s *Store) write(ctx context.Context, e *entry, actor, typ string, body jobEvent) error {
+	t := s.begin(e.rec, actor)
+	defer t.b.Close()
+	if err := t.emit(typ, body); err != nil {
+		return err
+	}
+	return t.done(ctx, e)
 }
 
 func (s *Store) commitErr(err error) error {
@@ -378,8 +402,7 @@ func (s *Store) view() (*synclog.View, error) {
 // readJob reads a job and (for a streaming job) its assembled content from
 // r. found is false when the job does not exist.
 func readJob(r synclog.Reader, id string) (*jobRecord, bool, error) {
-	rec := new(jobRecord)
-	found, err := synclog.GetRecord(r, JobKey(id), rec)
+	rec, found, err := loadJob(r, id)
 	if err != nil || !found {
 		return nil, false, err
 	}

@@ -119,8 +119,7 @@ func (st *Stream) read() (StreamEvent, bool, error) {
 		return StreamEvent{}, false, err
 	}
 	defer v.Release()
-	var rec jobRecord
-	found, err := synclog.GetRecord(v, JobKey(st.id), &rec)
+	rec, found, err := loadJob(v, st.id)
 	if err != nil {
 		return StreamEvent{}, false, syncerr.Internal(err, "jobs: read")
 	}
