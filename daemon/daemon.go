@@ -102,6 +102,11 @@ type Config struct {
 	NATSListen    string
 	NATSRoutes    []string
 	NoReplication bool
+	// Peers maps the other regions to their syncd base URLs (--peer
+	// REGION=URL). Calls a workspace's home region decides are forwarded
+	// there (api/forward.go), and on the fs backend files committed there
+	// are fetched from there (blobs/remote.go). Empty: none of either.
+	Peers map[string]string
 }
 
 // HTTP server limits (the numbers): a slow client cannot hold a
@@ -352,6 +357,7 @@ func New(cfg Config) (d *Daemon, err error) {
 		Version: cfg.Version,
 		Metrics: d.Metrics,
 		Logger:  cfg.Logger,
+		Forward: newForward(cfg, cfg.Peers, d, peerClient()), // home-region decisions
 	}
 	if cfg.TestHooks {
 		apiCfg.SetClockOffset = d.Clock.SetOffset

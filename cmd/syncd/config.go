@@ -221,7 +221,7 @@ var settingsTable = []setting{
 			s.NATSRoutes = v
 			return nil
 		}},
-	{name: "peer", env: "SYNCD_PEERS", list: true, unsupported: true, help: "REGION=URL of a peer region (repeatable)",
+	{name: "peer", env: "SYNCD_PEERS", list: true, help: "REGION=URL of a peer region's syncd (repeatable): home-region calls are forwarded there",
 		apply: func(s *settings, v string) error {
 			region, u, ok := strings.Cut(v, "=")
 			if !ok || !regionRE.MatchString(region) {
@@ -508,6 +508,17 @@ func splitList(v string) []string {
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// peerMap turns the REGION=URL peers (checked when parsed) into a map.
+func peerMap(peers []string) map[string]string {
+	out := map[string]string{}
+	for _, p := range peers {
+		if region, u, ok := strings.Cut(p, "="); ok {
+			out[region] = u
 		}
 	}
 	return out

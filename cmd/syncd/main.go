@@ -131,6 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		NATSURL:    s.NATSURL,
 		NATSListen: s.NATSListen,
 		NATSRoutes: splitList(s.NATSRoutes),
+		Peers:      peerMap(s.Peers),
 		// The deployment admin bridge grant (admin RPC store).
 		AdminBridgeSecret: s.AdminBridgeSecret,
 		Logger:            log,
