@@ -56,11 +56,13 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPut {
 		err := s.cfg.Storage.Upload(r.Context(), token, r.ContentLength, r.Header.Get("Content-Type"), r.Body)
 		if err != nil {
-			if se, ok := syncerr.As(err); ok && se.Status == http.StatusRequestEntityTooLarge {
-				// Do not read (or drain) the rest of an oversized body.
-				w.Header().Set("Connection", "close")
-			}
+			// Do not read (or drain) the rest of a refused body: the read
+			// deadline above is an hour, and net/http drains up to 256 KiB
+			// after the handler, so a bogus grant with a trickled body
+			// would otherwise hold the connection that long.
+			w.Header().Set("Connection", "close")
 			s.writeError(w, r, err)
+			_ = rc.SetReadDeadline(time.Now())
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})

@@ -25,9 +25,13 @@ var (
 
 // Build builds ./cmd/syncd (once per test process) and returns the
 // binary's path. The binary lives in a temporary directory that
-// RemoveBuild deletes (call it from TestMain).
+// RemoveBuild deletes (call it from TestMain). SYNCD_TEST_BIN names a
+// prebuilt binary to use instead (long runs build once for every package).
 func Build(tb testing.TB) string {
 	tb.Helper()
+	if bin := os.Getenv("SYNCD_TEST_BIN"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		root, err := moduleRoot()
 		if err != nil {
