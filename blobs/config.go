@@ -131,6 +131,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// Remote, when set (fs backend with peer regions), fetches a missing
+	// object of a live file from the region that committed it (remote.go).
+	Remote *Remote
 }
 
 func (c *Config) validate() error {

@@ -319,6 +319,9 @@ func (g *Gateway) PresignDownload(ctx context.Context, user string, req PresignD
 	}
 	obj, err := g.store.Stat(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
+		obj, err = g.fetchRemote(ctx, g.cfg.Remote, user, ws, hash, row.PK) // committed in another region (remote.go)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
 		return PresignAnswer{}, syncerr.NotFound("File not found")
 	} else if err != nil {
 		return PresignAnswer{}, storeErr(err)

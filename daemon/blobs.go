@@ -61,6 +61,7 @@ func newBlobs(cfg Config, db *synclog.DB, eng *engine.Engine, in *intents.Store,
 		AbandonedUploadTTL: cfg.StorageUploadTTL,
 		Now:                now,
 		Logger:             cfg.Logger,
+		Remote:             newRemote(cfg, cfg.Peers, peerClient()), // fs: files committed in other regions
 	})
 }
 
