@@ -61,7 +61,11 @@ func (l *ledger) add(b *batch, acked bool) {
 //     (model.md §2), and every batch is all there or not at all, in one
 //     contiguous block;
 //   - retrying the batches that got no answer is safe: those that landed
-//     are replays with their versions, the others apply now.
+//     are replays with their versions, the others apply now;
+//   - the store as the kill left it passes `syncd admin verify --data-dir`
+//     (replay equals live state) and Pebble's CheckLevels (on a copy, so
+//     syncd's own restart recovers the original), and the restarted syncd
+//     passes `syncd admin verify` (the state.verify action) online.
 //
 // -crash.kills=N runs more kills; -crash.seed=S replays a run's timing.
 func TestCrash_AcknowledgedOpsSurvive(t *testing.T) {
@@ -73,7 +77,8 @@ func TestCrash_AcknowledgedOpsSurvive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	bin := Build(t)
-	p := Start(t, bin, Options{DataDir: t.TempDir(), Token: crashToken})
+	dataDir := t.TempDir()
+	p := Start(t, bin, Options{DataDir: dataDir, Token: crashToken})
 	ctx := context.Background()
 
 	// Users and workspaces, created through the auth RPC store.
@@ -120,18 +125,36 @@ func TestCrash_AcknowledgedOpsSurvive(t *testing.T) {
 		t.Logf("round %d: killed after %s; %d batches acknowledged, %d unanswered so far", round, wait, len(led.acked), len(led.unacked))
 		led.mu.Unlock()
 
+		// The store as the kill left it, checked offline on a copy (so
+		// that syncd itself, not the checker, recovers the original).
+		crashed := t.TempDir()
+		CopyDir(t, dataDir, crashed)
+		crashRep, stopped := CheckStopped(t, bin, crashed)
+		_ = os.RemoveAll(crashed)
+
 		p.Restart(t)
 		verify(t, p.Client(), wsList, owners, led)
+		online := VerifyOnline(t, p)
+		if online.ChangeEntries != crashRep.ChangeEntries {
+			t.Errorf("round %d: the restarted syncd holds %d change entries, the crashed store %d", round, online.ChangeEntries, crashRep.ChangeEntries)
+		}
 		retryUnacked(t, p.Client(), owners, led)
 		verify(t, p.Client(), wsList, owners, led)
+		t.Logf("round %d: crashed copy: %s; after restart: state.verify %s ok (%d change entries)", round, stopped, online.Mode, online.ChangeEntries)
 		if t.Failed() {
 			t.Fatalf("round %d failed; logs:\n%s", round, p.Logs())
 		}
 	}
-	// A graceful stop after all that exits 0.
+	// A graceful stop after all that exits 0, and the final store passes
+	// both checks.
 	if code := p.Stop(syscall.SIGTERM, 20*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM; logs:\n%s", code, p.Logs())
 	}
+	_, final := CheckStopped(t, bin, dataDir)
+	led.mu.Lock()
+	acked := len(led.acked)
+	led.mu.Unlock()
+	t.Logf("%d kills, %d batches acknowledged, none lost; final store: %s", *flagKills, acked, final)
 }
 
 // load pushes batches of 1..10 kv puts to ws until stop closes or a push
