@@ -80,7 +80,9 @@ func newWebhooks(cfg Config, d *Daemon) (*webhooks.Store, error) {
 		return nil, err
 	}
 	// After each durable commit, hand the applied ops over; OnSync only
-	// appends to a queue, so the push never waits for webhook work.
+	// appends to a queue, so the push never waits for webhook work. What a
+	// crash takes from that queue the store reads back from the change log
+	// when it starts (webhook marks).
 	d.Engine.Subscribe(func(c engine.Committed) {
 		if c.OriginRegion != "" {
 			return // fired only by the region that accepted the op (model.md §6)
@@ -101,7 +103,7 @@ func newWebhooks(cfg Config, d *Daemon) (*webhooks.Store, error) {
 			out = append(out, webhooks.SyncChange{
 				Workspace: c.Workspace, Table: ch.TableName, PK: ch.PK, Delete: ch.Op == "delete",
 				Existed: ch.WasExisting, UserID: ch.UserID, Owner: ch.Owner, Payload: p,
-				AtMs: d.Clock.Now().UnixMilli(),
+				AtMs: d.Clock.Now().UnixMilli(), Version: ch.ServerVersion, OpID: ch.Stamp.OpID,
 			})
 		}
 		s.OnSync(out)

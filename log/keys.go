@@ -87,6 +87,12 @@ const (
 	// PrefixWebhook: webhook registrations 0x60 | id; deliveries 0x61 | id.
 	PrefixWebhook  byte = 0x60
 	PrefixDelivery byte = 0x61
+	// PrefixWebhookMark: per workspace, the server_version up to which
+	// applied ops' webhook events are enqueued (written in the batch of
+	// their deliveries; region-local progress like 0x22, state only, not
+	// rebuilt by replay). key: 0x62 | ws → u64; 0x62 alone marks them
+	// initialized.
+	PrefixWebhookMark byte = 0x62
 	// PrefixRateWindow: rate-limit windows (state only, no events, not
 	// replicated; model.md §2). key: 0x70 | bucket key.
 	PrefixRateWindow byte = 0x70

@@ -148,10 +148,19 @@ func (s *Store) Start() {
 	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
+		// Catch up from the change log at once (ops a crash left without
+		// deliveries), then every second write progress marks and retry a
+		// failed catch-up.
+		tick := time.NewTicker(markFlushEvery)
+		defer tick.Stop()
+		_, _ = s.DrainSync(ctx)
 		for {
 			select {
 			case <-s.stop:
 				return
+			case <-tick.C:
+				_, _ = s.DrainSync(ctx)
+				continue
 			case <-s.qsig:
 			}
 			// Linger briefly so one commit carries many events' deliveries:
@@ -216,15 +225,16 @@ func (s *Store) Start() {
 
 // Close stops the loops — deliveries in progress are cut short and left
 // in flight for the reaper (they were not recorded, so no attempt is
-// spent) — and then enqueues the sync events still queued, so a graceful
-// shutdown loses no webhook. The log must still be open.
+// spent) — and then enqueues the sync events still queued and writes the
+// marks, so a graceful shutdown loses no webhook and leaves no catch-up.
+// The log must still be open.
 func (s *Store) Close() {
 	s.closed.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := s.DrainSync(ctx); err != nil {
+		if _, err := s.drain(ctx, true); err != nil {
 			s.log.Warn("queued sync events not enqueued at shutdown", "pending", s.Pending(), "err", err)
 		}
 	})

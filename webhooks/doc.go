@@ -29,9 +29,19 @@
 // Applied sync ops reach the store through OnSync, which the daemon calls
 // from the engine's post-commit subscription: OnSync only appends to a
 // bounded in-memory queue, and a separate goroutine turns queued changes
-// into deliveries, so webhook work never sits on a push's latency. A crash
-// between a push's commit and that enqueue (milliseconds) loses the
-// change's webhook events; everything enqueued is durable.
+// into deliveries, so webhook work never sits on a push's latency. No
+// applied op's webhook is lost or doubled by a crash in between: each
+// batch of deliveries also writes, per workspace, the server_version up to
+// which ops are enqueued (the mark, keyspace log.PrefixWebhookMark). On
+// start, and after the queue overflowed or an enqueue failed, the enqueuer
+// reads the ops above each mark back from the workspace's change log,
+// decides which were applied (and whether their key existed) by folding
+// them into the register as it stood at the mark, exactly as the push did,
+// and enqueues what is missing; ops at or below a mark are never enqueued
+// again. Only ops this region accepted fire (model.md §6: the log records
+// a replicated op's origin). A sync event's id is derived from its
+// workspace, version and op id, so it is the same however it was
+// enqueued. See catchup.go.
 //
 // Targets must be http(s) URLs of at most 2,048 bytes without credentials;
 // private, loopback, link-local and metadata addresses are refused — when

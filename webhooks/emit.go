@@ -28,6 +28,13 @@ type SyncChange struct {
 	// Payload is the row after the op (puts; may be nil).
 	Payload json.RawMessage
 	AtMs    int64
+	// Version is the op's server_version and OpID its op id (0 and "" for
+	// changes that come from no log entry, as some tests make). A versioned
+	// change is enqueued at most once: ops at or below the workspace's
+	// mark are skipped (catchup.go); its event id is derived from both; and
+	// hooks created after AtMs do not receive it.
+	Version uint64
+	OpID    string
 }
 
 // Event families of api.md Decisions 9, by synced table.
@@ -68,16 +75,34 @@ func softDeleted(p json.RawMessage) bool {
 // OnSync hands committed sync changes to the enqueuer. It never blocks and
 // never writes: it runs on the pushing request's goroutine (engine
 // subscribers must not block). Past Config.QueueSize events are dropped
-// and counted (Dropped).
+// and counted (Dropped), and the enqueuer then catches up from the change
+// log (catchup.go), so a dropped event is late, not lost. While no webhook
+// is enabled only the workspaces' progress is noted (nothing can fire).
+//
+// Changes of one workspace must arrive in version order (the engine's
+// post-commit subscription guarantees it).
 func (s *Store) OnSync(changes []SyncChange) {
-	if s.enabled.Load() == 0 || len(changes) == 0 {
+	if len(changes) == 0 {
 		return
 	}
 	s.qmu.Lock()
+	if s.enabled.Load() == 0 {
+		for i := range changes {
+			if c := &changes[i]; c.Version > s.skipped[c.Workspace] {
+				if s.skipped == nil {
+					s.skipped = map[string]uint64{}
+				}
+				s.skipped[c.Workspace] = c.Version
+			}
+		}
+		s.qmu.Unlock()
+		return
+	}
 	room := s.cfg.QueueSize - len(s.queue)
 	if room < len(changes) {
 		s.dropped.Add(int64(len(changes) - max(room, 0)))
 		changes = changes[:max(room, 0)]
+		s.needCatchUp = true
 	}
 	s.queue = append(s.queue, changes...)
 	s.qmu.Unlock()
@@ -101,65 +126,139 @@ const (
 	enqueueLinger = 20 * time.Millisecond
 )
 
+// markFlushEvery bounds how often marks are written by themselves (when
+// no deliveries carry them).
+const markFlushEvery = time.Second
+
 // DrainSync turns queued sync events into deliveries, committing up to
-// enqueueBatch events' deliveries per batch, and returns how many events
-// it took. The enqueuer loop calls it; tests call it directly.
+// enqueueBatch events' deliveries per batch (with the marks of every op
+// processed so far), and returns how many events it took. First, when the
+// store was just opened or the queue overflowed, it catches up from the
+// change log. The enqueuer loop calls it; tests call it directly.
 func (s *Store) DrainSync(ctx context.Context) (int, error) {
+	return s.drain(ctx, false)
+}
+
+func (s *Store) drain(ctx context.Context, flush bool) (int, error) {
 	total := 0
 	for {
 		s.qmu.Lock()
+		if s.needCatchUp {
+			s.needCatchUp = false
+			s.qmu.Unlock()
+			if err := s.catchUp(ctx); err != nil {
+				s.qmu.Lock()
+				s.needCatchUp = true
+				s.qmu.Unlock()
+				s.log.Warn("webhook catch-up from the change log failed; retrying later", "err", err)
+				return total, err
+			}
+			continue
+		}
 		n := min(len(s.queue), enqueueBatch)
 		batch := append([]SyncChange(nil), s.queue[:n]...)
 		s.queue = s.queue[n:]
-		if len(s.queue) == 0 {
-			s.queue = nil
+		var skipped map[string]uint64
+		last := len(s.queue) == 0
+		if last {
+			// Progress noted while no hook was enabled follows everything
+			// queued before it, which this batch ends.
+			s.queue, skipped, s.skipped = nil, s.skipped, nil
 		}
 		s.qmu.Unlock()
-		if n == 0 {
+		if n == 0 && skipped == nil && !flush {
+			s.flushMarksIfDue(ctx)
 			return total, nil
 		}
 		total += n
-		made := 0
-		err := s.write(ctx, "", func(t *txn) error {
-			hooks := s.sortedHooks()
-			for i := range batch {
-				c := &batch[i]
-				typ := EventType(c)
-				if typ == "" {
-					continue
-				}
-				eventID := uuid.NewString()
-				var data json.RawMessage // encoded once, shared by every hook's envelope
-				for _, w := range hooks {
-					if !matchesSync(w, c, typ) {
-						continue
-					}
-					if data == nil {
-						var err error
-						if data, err = encodeJSON(projectData(c)); err != nil {
-							return err
-						}
-					}
-					body, err := envelope(typ, eventID, c.AtMs, c.Workspace, c.UserID, w.Scope, data)
-					if err != nil {
-						return err
-					}
-					if err := t.enqueue(w, eventID, typ, body); err != nil {
-						return err
-					}
-					made++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			s.log.Warn("webhook deliveries not enqueued", "events", n, "err", err)
+		if _, err := s.enqueueSync(ctx, batch, skipped, flush && last); err != nil {
+			s.log.Warn("webhook deliveries not enqueued; catching up from the change log", "events", n, "err", err)
 			return total, err
 		}
-		if made > 0 {
-			s.wake()
+		if n == 0 {
+			return total, nil
 		}
 	}
+}
+
+// flushMarksIfDue writes pending marks when none were written for
+// markFlushEvery.
+func (s *Store) flushMarksIfDue(ctx context.Context) {
+	if _, err := s.enqueueSync(ctx, nil, nil, false); err != nil && ctx.Err() == nil {
+		s.log.Warn("webhook marks not written", "err", err)
+	}
+}
+
+// enqueueSync writes the deliveries of changes to every matching hook,
+// skipping versioned changes at or below their workspace's mark, and
+// advances the marks (also to extra). The batch carries every pending
+// mark when it carries a delivery, when flush is set, or when marks were
+// last written markFlushEvery ago. When the commit fails the pending marks
+// are forgotten and the next drain catches up from the change log, so
+// nothing processed here is lost.
+func (s *Store) enqueueSync(ctx context.Context, changes []SyncChange, extra map[string]uint64, flush bool) (int, error) {
+	made := 0
+	err := s.write(ctx, "", func(t *txn) error {
+		hooks := s.sortedHooks()
+		for i := range changes {
+			c := &changes[i]
+			if c.Version > 0 {
+				if c.Version <= s.markOf(c.Workspace) {
+					continue // enqueued already (catch-up, or before a restart)
+				}
+				s.advance(c.Workspace, c.Version)
+			}
+			typ := EventType(c)
+			if typ == "" {
+				continue
+			}
+			eventID := ""
+			var data json.RawMessage // encoded once, shared by every hook's envelope
+			for _, w := range hooks {
+				if !matchesSync(w, c, typ) {
+					continue
+				}
+				if data == nil {
+					var err error
+					if data, err = encodeJSON(projectData(c)); err != nil {
+						return err
+					}
+					eventID = syncEventID(c)
+				}
+				body, err := envelope(typ, eventID, c.AtMs, c.Workspace, c.UserID, w.Scope, data)
+				if err != nil {
+					return err
+				}
+				if err := t.enqueue(w, eventID, typ, body); err != nil {
+					return err
+				}
+				made++
+			}
+		}
+		for ws, v := range extra {
+			s.advance(ws, v)
+		}
+		if made > 0 || flush || (len(s.pend) > 0 && time.Since(s.marksAt) >= s.markEvery) {
+			if err := t.writeMarks(); err != nil {
+				return err
+			}
+			t.after = append(t.after, func() { s.marksAt = time.Now() })
+		}
+		return nil
+	})
+	if err != nil {
+		s.mu.Lock()
+		clear(s.pend)
+		s.mu.Unlock()
+		s.qmu.Lock()
+		s.needCatchUp = true
+		s.qmu.Unlock()
+		return 0, err
+	}
+	if made > 0 {
+		s.wake()
+	}
+	return made, nil
 }
 
 // matchesSync: admin hooks global or bound to the workspace; user hooks of
@@ -168,6 +267,9 @@ func (s *Store) DrainSync(ctx context.Context) (int, error) {
 func matchesSync(w *Webhook, c *SyncChange, typ string) bool {
 	if !matchesEvent(w, typ, w.Scope, c.Workspace) {
 		return false
+	}
+	if c.Version > 0 && w.CreatedAtMs > c.AtMs {
+		return false // registered after the op: catch-up must not send it history
 	}
 	if w.Scope == ScopeUser && c.Table == "notifications" && w.UserID != c.Owner {
 		return false

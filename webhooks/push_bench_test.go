@@ -64,7 +64,8 @@ func pushPhase(b *testing.B, n int, hook string) (*baseline.Histogram, time.Dura
 			for _, ch := range c.Changes {
 				if ch.Applied {
 					out = append(out, webhooks.SyncChange{Workspace: c.Workspace, Table: ch.TableName, PK: ch.PK,
-						Existed: ch.WasExisting, UserID: ch.UserID, Payload: ch.RowPayload, AtMs: time.Now().UnixMilli()})
+						Existed: ch.WasExisting, UserID: ch.UserID, Payload: ch.RowPayload, AtMs: time.Now().UnixMilli(),
+						Version: ch.ServerVersion, OpID: ch.Stamp.OpID})
 				}
 			}
 			store.OnSync(out)

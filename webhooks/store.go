@@ -173,6 +173,12 @@ type Store struct {
 	rate   map[string]*rateWindow
 	lastMs int64
 	seqMs  uint16
+	// marks are the durable webhook marks by workspace, pend the progress
+	// not yet written, marksAt when marks were last written (catchup.go).
+	marks     map[string]uint64
+	pend      map[string]uint64
+	marksAt   time.Time
+	markEvery time.Duration // markFlushEvery; tests make it longer
 
 	enabled atomic.Int64 // enabled registrations (a cheap check on the push path)
 
@@ -180,6 +186,11 @@ type Store struct {
 	queue   []SyncChange
 	qsig    chan struct{}
 	dropped atomic.Int64
+	// needCatchUp: the queue may miss applied ops (just opened, it
+	// overflowed, or an enqueue failed): read them from the change log
+	// first. skipped: progress by workspace while no hook was enabled.
+	needCatchUp bool
+	skipped     map[string]uint64
 
 	kick   chan struct{}
 	stop   chan struct{}
@@ -203,9 +214,13 @@ func Open(cfg Config) (*Store, error) {
 		workerID: cfg.Region + "/" + hex.EncodeToString(rnd[:]),
 		hooks:    map[string]*Webhook{}, active: map[string]*activeRef{}, where: map[string]string{},
 		rate: map[string]*rateWindow{}, qsig: make(chan struct{}, 1), kick: make(chan struct{}, 1),
-		stop: make(chan struct{}),
+		stop: make(chan struct{}), marks: map[string]uint64{}, pend: map[string]uint64{},
+		needCatchUp: true, markEvery: markFlushEvery,
 	}
 	if err := s.load(); err != nil {
+		return nil, err
+	}
+	if err := s.loadMarks(); err != nil {
 		return nil, err
 	}
 	return s, nil

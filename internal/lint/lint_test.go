@@ -31,7 +31,7 @@ var rules = []rule{
 	{pkg: "notifications/...", allowed: []string{"engine", "syncerr", "notifications/..."}},
 	{pkg: "intents/...", allowed: []string{"crdt", "log", "syncerr", "intents/..."}},
 	{pkg: "limits/...", allowed: []string{"log", "syncerr", "limits/..."}},
-	{pkg: "webhooks/...", allowed: []string{"log", "syncerr", "webhooks/..."}},
+	{pkg: "webhooks/...", allowed: []string{"crdt", "log", "syncerr", "webhooks/..."}},
 	{pkg: "replica/...", allowed: []string{"crdt", "replica/..."}},
 	{pkg: "storage", allowed: nil},
 	{pkg: "storage/fs", allowed: []string{"storage"}},
