@@ -449,17 +449,11 @@ func (s *Store) CheckJobAborted(ctx context.Context, id string) (bool, error) {
 	if err := checkID("jobId", id); err != nil {
 		return false, err
 	}
-	v, err := s.view()
+	rec, err := s.durableRecord(id)
 	if err != nil {
 		return false, err
 	}
-	defer v.Release()
-	var rec jobRecord
-	found, err := synclog.GetRecord(v, JobKey(id), &rec)
-	if err != nil {
-		return false, syncerr.Internal(err, "jobs: read")
-	}
-	return !found || rec.Status == StatusAborted, nil
+	return rec == nil || rec.Status == StatusAborted, nil
 }
 
 // GetActiveJobCount is the number of streaming jobs (durable ones; creates

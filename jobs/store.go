@@ -399,6 +399,25 @@ func (s *Store) view() (*synclog.View, error) {
 	return v, nil
 }
 
+// durableRecord reads job id's record from the durable view, as stored
+// (no content, progress as of its last non-chunk event), or nil.
+func (s *Store) durableRecord(id string) (*jobRecord, error) {
+	v, err := s.view()
+	if err != nil {
+		return nil, err
+	}
+	defer v.Release()
+	rec := new(jobRecord)
+	found, err := synclog.GetRecord(v, JobKey(id), rec)
+	if err != nil {
+		return nil, syncerr.Internal(err, "jobs: read")
+	}
+	if !found {
+		return nil, nil
+	}
+	return rec, nil
+}
+
 // readJob reads a job and (for a streaming job) its assembled content from
 // r. found is false when the job does not exist.
 func readJob(r synclog.Reader, id string) (*jobRecord, bool, error) {

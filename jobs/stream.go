@@ -53,17 +53,11 @@ func (s *Store) OpenStream(ctx context.Context, id, userID string, offset int64)
 	if e == nil {
 		return nil, notFound(id)
 	}
-	v, err := s.view()
+	rec, err := s.durableRecord(id)
 	if err != nil {
 		return nil, err
 	}
-	defer v.Release()
-	var rec jobRecord
-	found, err := synclog.GetRecord(v, JobKey(id), &rec)
-	if err != nil {
-		return nil, syncerr.Internal(err, "jobs: read")
-	}
-	if !found || rec.UserID != userID {
+	if rec == nil || rec.UserID != userID {
 		return nil, notFound(id)
 	}
 	return &Stream{s: s, e: e, id: id, offset: offset, attempts: rec.Attempts}, nil
