@@ -88,7 +88,8 @@ func ErrorWriter(log *slog.Logger) func(w http.ResponseWriter, r *http.Request, 
 }
 
 // writeError answers err. It logs server-side failures with their cause
-// (which clients never see) and sets Retry-After on 429.
+// (which clients never see) and sets Retry-After on 429 (and wherever the
+// error names one).
 func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	se := toSyncErr(err)
 	code := codeForStatus(se.Status)
@@ -105,6 +106,8 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 			ra = 1
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(ra))
+	} else if se.RetryAfterSeconds > 0 { // e.g. 503 while a home region is unreachable
+		w.Header().Set("Retry-After", strconv.Itoa(se.RetryAfterSeconds))
 	}
 	detail := errorDetail{Status: se.Status, Code: code, Message: msg}
 	if isRPC(r) {

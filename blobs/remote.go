@@ -122,7 +122,9 @@ func (g *Gateway) fetchRemote(ctx context.Context, rm *Remote, user, ws, hash, p
 		}
 	}
 	if unreachable != nil {
-		return storage.Object{}, syncerr.Unavailable(unreachable, "the file is stored in another region, which cannot be reached; retry later")
+		e := syncerr.Unavailable(unreachable, "the file is stored in another region, which cannot be reached; retry later")
+		e.RetryAfterSeconds = 5
+		return storage.Object{}, e
 	}
 	if mismatch != nil {
 		return storage.Object{}, syncerr.NotFound("File not found: the copy in its origin region does not match its hash")

@@ -21,7 +21,9 @@ import (
 const s3OpenTimeout = 30 * time.Second
 
 // newBlobs opens the configured blob store and the storage gateway.
-func newBlobs(cfg Config, db *synclog.DB, eng *engine.Engine, in *intents.Store, now func() time.Time) (*blobs.Gateway, error) {
+// home names a workspace's home region: with peers, its upload intents
+// are reserved and consumed there (forward.go).
+func newBlobs(cfg Config, db *synclog.DB, eng *engine.Engine, in *intents.Store, now func() time.Time, home func(context.Context, string) (string, error)) (*blobs.Gateway, error) {
 	var store storage.Store
 	var grantKey []byte
 	switch b := cfg.Blob; {
@@ -53,7 +55,7 @@ func newBlobs(cfg Config, db *synclog.DB, eng *engine.Engine, in *intents.Store,
 		Store:              store,
 		Auth:               eng,
 		Sync:               engineWriter{eng},
-		Intents:            intentsAdapter{in},
+		Intents:            newHomeIntents(cfg, intentsAdapter{in}, home),
 		GrantKey:           grantKey,
 		MaxFileBytes:       cfg.StorageMaxFileBytes,
 		QuotaBytes:         cfg.StorageQuotaBytes,

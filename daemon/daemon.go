@@ -292,7 +292,7 @@ func New(cfg Config) (d *Daemon, err error) {
 	// 5d. Blob storage: the object store (files under the data dir, or
 	//     MinIO/S3) and the gateway in front of it, which reserves intents
 	//     with the intents module and writes file_meta through the engine.
-	if d.Blobs, err = newBlobs(cfg, d.DB, d.Engine, d.Intents, d.Clock.Now); err != nil {
+	if d.Blobs, err = newBlobs(cfg, d.DB, d.Engine, d.Intents, d.Clock.Now, d.homeOf); err != nil {
 		return nil, err
 	}
 	d.Metrics.Registry().MustRegister(blobSweepCollector{d.Blobs})

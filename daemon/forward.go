@@ -1,13 +1,20 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/or3/syncd/api"
 	"github.com/or3/syncd/blobs"
+	"github.com/or3/syncd/intents"
+	"github.com/or3/syncd/syncerr"
 )
 
 // Peer calls (model.md §6): a region forwards the calls a workspace's home
@@ -35,15 +42,9 @@ func newForward(cfg Config, peers map[string]string, d *Daemon, client *http.Cli
 		return nil
 	}
 	return &api.Forward{
-		Region: cfg.Region,
-		Peers:  peers,
-		Home: func(ctx context.Context, ws string) (string, error) {
-			w, err := d.Identity.GetWorkspace(ctx, ws)
-			if err != nil || w == nil {
-				return "", err
-			}
-			return w.HomeRegion, nil
-		},
+		Region:     cfg.Region,
+		Peers:      peers,
+		Home:       d.homeOf,
 		Client:     client,
 		Timeout:    peerCallTimeout,
 		RetryAfter: peerRetryAfter,
@@ -63,4 +64,170 @@ func newRemote(cfg Config, peers map[string]string, client *http.Client) *blobs.
 		Client:  client,
 		Timeout: peerCallTimeout,
 	}
+}
+
+// homeOf is the home region of a workspace known here ("" when unknown).
+func (d *Daemon) homeOf(ctx context.Context, ws string) (string, error) {
+	w, err := d.Identity.GetWorkspace(ctx, ws)
+	if err != nil || w == nil {
+		return "", err
+	}
+	return w.HomeRegion, nil
+}
+
+// homeIntents is the storage gateway's upload intents with quota decided
+// by the workspace's home region (model.md §6): for a workspace homed
+// elsewhere, presign-upload's reservation and commit's consumption are
+// the home region's /v1/sync/upload-intents/reserve and /consume, called
+// with the service token and the acting user. The bytes stay in this
+// region's store (the file's origin, where other regions fetch them).
+// Intents do not replicate, so the intents this region reserved at
+// another home are remembered here until they expire, for commit's
+// check; an intent this region did not reserve (or reserved before a
+// restart) is unknown here: the client presigns again.
+type homeIntents struct {
+	local  blobs.Intents
+	region string
+	peers  map[string]string
+	token  string
+	client *http.Client
+	home   func(ctx context.Context, ws string) (string, error)
+
+	mu       sync.Mutex
+	reserved map[string]blobs.Intent // by intent id
+}
+
+func newHomeIntents(cfg Config, local blobs.Intents, home func(context.Context, string) (string, error)) blobs.Intents {
+	if len(cfg.Peers) == 0 {
+		return local
+	}
+	return &homeIntents{local: local, region: cfg.Region, peers: cfg.Peers, token: cfg.Token, client: peerClient(),
+		home: home, reserved: map[string]blobs.Intent{}}
+}
+
+// peer returns the base URL of ws's home region, or "" when this region
+// decides (home here, or the workspace unknown here).
+func (h *homeIntents) peer(ctx context.Context, ws string) (string, string, error) {
+	home, err := h.home(ctx, ws)
+	if err != nil || home == "" || home == h.region {
+		return "", "", err
+	}
+	base, ok := h.peers[home]
+	if !ok {
+		return "", "", syncerr.Unavailable(nil, "the home region %s of this workspace is not a configured peer", home)
+	}
+	return home, base, nil
+}
+
+// call POSTs body to the home region and decodes a 200 answer into out;
+// any other answer becomes the home region's error, an unreachable home
+// 503.
+func (h *homeIntents) call(ctx context.Context, home, base, path, user string, body, out any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return syncerr.Internal(err, "encode")
+	}
+	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+path, bytes.NewReader(raw))
+	if err != nil {
+		return syncerr.Internal(err, "forward")
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Syncd-User", user)
+	req.Header.Set(api.ForwardedHeader, h.region)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		e := syncerr.Unavailable(err, "the home region %s of this workspace is unreachable, retry later", home)
+		e.RetryAfterSeconds = peerRetryAfter
+		return e
+	}
+	defer func() { _ = resp.Body.Close() }() // read-only
+	ans, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return syncerr.Unavailable(err, "the home region %s of this workspace did not answer, retry later", home)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		_ = json.Unmarshal(ans, &e)
+		return &syncerr.Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	if err := json.Unmarshal(ans, out); err != nil {
+		return syncerr.Unavailable(err, "the home region %s of this workspace answered %s with something else than an intent", home, path)
+	}
+	return nil
+}
+
+func (h *homeIntents) Reserve(ctx context.Context, user string, r blobs.Reservation) (blobs.Intent, error) {
+	home, base, err := h.peer(ctx, r.WorkspaceID)
+	if err != nil || base == "" {
+		if err != nil {
+			return blobs.Intent{}, err
+		}
+		return h.local.Reserve(ctx, user, r)
+	}
+	body := map[string]any{"workspaceId": r.WorkspaceID, "hash": r.Hash, "mimeType": r.MimeType,
+		"sizeBytes": r.SizeBytes, "expiresAt": r.ExpiresAt}
+	if r.IntentID != "" {
+		body["intentId"] = r.IntentID
+	}
+	if r.WorkspaceQuotaBytes != nil {
+		body["workspaceQuotaBytes"] = *r.WorkspaceQuotaBytes
+	}
+	var in intents.Intent
+	if err := h.call(ctx, home, base, "/v1/sync/upload-intents/reserve", user, body, &in); err != nil {
+		return blobs.Intent{}, err
+	}
+	out := intentOf(in)
+	h.mu.Lock()
+	now := time.Now().Unix()
+	for id, x := range h.reserved { // forget the expired ones
+		if x.ExpiresAt < now {
+			delete(h.reserved, id)
+		}
+	}
+	h.reserved[out.IntentID] = out
+	h.mu.Unlock()
+	return out, nil
+}
+
+func (h *homeIntents) Get(ctx context.Context, ws, id string) (blobs.Intent, error) {
+	_, base, err := h.peer(ctx, ws)
+	if err != nil || base == "" {
+		if err != nil {
+			return blobs.Intent{}, err
+		}
+		return h.local.Get(ctx, ws, id)
+	}
+	h.mu.Lock()
+	in, ok := h.reserved[id]
+	h.mu.Unlock()
+	if !ok || in.WorkspaceID != ws {
+		return blobs.Intent{}, syncerr.NotFound("Upload intent not found")
+	}
+	return in, nil
+}
+
+func (h *homeIntents) Consume(ctx context.Context, user string, c blobs.Consumption) error {
+	home, base, err := h.peer(ctx, c.WorkspaceID)
+	if err != nil || base == "" {
+		if err != nil {
+			return err
+		}
+		return h.local.Consume(ctx, user, c)
+	}
+	var in intents.Intent
+	if err := h.call(ctx, home, base, "/v1/sync/upload-intents/consume", user, map[string]any{
+		"workspaceId": c.WorkspaceID, "intentId": c.IntentID, "hash": c.Hash, "mimeType": c.MimeType,
+		"sizeBytes": c.SizeBytes, "storageId": c.StorageID,
+	}, &in); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	delete(h.reserved, c.IntentID)
+	h.mu.Unlock()
+	return nil
 }

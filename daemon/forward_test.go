@@ -207,6 +207,26 @@ func fwUpload(t *testing.T, r *fwRegion, user, ws string, content []byte) (hash,
 	return hash, up.StorageID
 }
 
+// fwDownload presigns a download of ws's file hash at r and GETs it.
+func fwDownload(t *testing.T, r *fwRegion, user, ws, hash string) []byte {
+	t.Helper()
+	a := r.do(t, http.MethodPost, "/v1/storage/presign-download", user, map[string]any{"workspaceId": ws, "hash": hash})
+	var down struct{ URL string }
+	if a.status != http.StatusOK || json.Unmarshal(a.body, &down) != nil {
+		t.Fatalf("presign-download in %s: %s", r.name, a)
+	}
+	resp, err := http.Get(r.url + down.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("download in %s: status %d, %v", r.name, resp.StatusCode, err)
+	}
+	return got
+}
+
 // serverVersion is GET /v1/sync/server-version at r.
 func (r *fwRegion) serverVersion(t *testing.T, user, ws string) uint64 {
 	t.Helper()
@@ -328,19 +348,8 @@ func TestForward_ThreeRegions(t *testing.T) {
 	v0 := r0.serverVersion(t, alice.UserID, ws)
 	eventually(t, "file_meta replicated to r1", func() bool { return r1.serverVersion(t, alice.UserID, ws) >= v0 })
 
-	a = r1.do(t, http.MethodPost, "/v1/storage/presign-download", alice.UserID, map[string]any{"workspaceId": ws, "hash": good})
-	var down struct{ URL string }
-	if a.status != http.StatusOK || json.Unmarshal(a.body, &down) != nil {
-		t.Fatalf("presign-download in r1: %s", a)
-	}
-	resp, err := http.Get(r1.url + down.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, content) {
-		t.Fatalf("download in r1: status %d, %d bytes, equal %v", resp.StatusCode, len(got), bytes.Equal(got, content))
+	if got := fwDownload(t, r1, alice.UserID, ws, good); !bytes.Equal(got, content) {
+		t.Fatalf("download in r1: %d bytes, not the %d uploaded in r0", len(got), len(content))
 	}
 	a = r1.do(t, http.MethodPost, "/v1/storage/presign-download", alice.UserID, map[string]any{"workspaceId": ws, "hash": badHash})
 	if a.status != http.StatusNotFound {
@@ -348,6 +357,29 @@ func TestForward_ThreeRegions(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(r1.dir, "blobs", filepath.FromSlash(badKey))); !os.IsNotExist(err) {
 		t.Fatalf("the mismatching copy was stored in r1: %v", err)
+	}
+
+	// A file committed in r1, which is not the workspace's home: its
+	// intent is reserved at r0, its bytes stay in r1, and r2 fetches them
+	// from r1.
+	fromR1 := make([]byte, 100<<10)
+	_, _ = rand.Read(fromR1)
+	h1, _ := fwUpload(t, r1, alice.UserID, ws, fromR1)
+	v1 := r1.serverVersion(t, alice.UserID, ws)
+	eventually(t, "file_meta replicated to r2", func() bool { return r2.serverVersion(t, alice.UserID, ws) >= v1 })
+	if got := fwDownload(t, r2, alice.UserID, ws, h1); !bytes.Equal(got, fromR1) {
+		t.Fatalf("download in r2: %d bytes, not the %d uploaded in r1", len(got), len(fromR1))
+	}
+	a = r1.do(t, http.MethodPost, "/v1/storage/presign-upload", alice.UserID, map[string]any{
+		"workspaceId": ws, "hash": hashOf("four"), "mimeType": "image/png", "sizeBytes": 4,
+	})
+	var pending struct{ IntentID string }
+	if a.status != http.StatusOK || json.Unmarshal(a.body, &pending) != nil {
+		t.Fatalf("presign-upload in r1: %s", a)
+	}
+	a = r0.do(t, http.MethodPost, "/v1/sync/upload-intents/cancel", alice.UserID, map[string]any{"workspaceId": ws, "intentId": pending.IntentID})
+	if a.status != http.StatusOK || a.header.Get("X-Syncd-Home-Region") != "" {
+		t.Fatalf("the intent of a presign-upload in r1 is not r0's own: cancel in r0: %s", a)
 	}
 
 	// The home region goes away: home decisions in r1 are 503 and change
@@ -366,6 +398,7 @@ func TestForward_ThreeRegions(t *testing.T) {
 		}}},
 		{"setMemberRole", "/v1/rpc/workspaceAccess.setMemberRole", "", []any{map[string]string{"workspaceId": ws, "userId": bob.UserID, "role": "editor"}}},
 		{"reserve", "/v1/sync/upload-intents/reserve", alice.UserID, map[string]any{"workspaceId": ws, "hash": hashOf("three"), "mimeType": "image/png", "sizeBytes": 10}},
+		{"presign-upload", "/v1/storage/presign-upload", alice.UserID, map[string]any{"workspaceId": ws, "hash": hashOf("three"), "mimeType": "image/png", "sizeBytes": 10}},
 	} {
 		a := r1.do(t, http.MethodPost, c.path, c.user, c.body)
 		var e struct {
