@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -14,9 +15,16 @@ import (
 )
 
 var (
-	flagKills = flag.Int("crash.kills", 3, "SIGKILLs in TestCrash_AcknowledgedOpsSurvive")
+	flagKills = flag.Int("crash.kills", envInt("SYNCD_CRASH_KILLS", 3), "SIGKILLs in TestCrash_AcknowledgedOpsSurvive (the full run: 20; env SYNCD_CRASH_KILLS)")
 	flagSeed  = flag.Uint64("crash.seed", 0, "random seed of the crash test (0: time-based; the seed is logged)")
 )
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
