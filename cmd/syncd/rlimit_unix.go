@@ -25,4 +25,17 @@ func raiseOpenFiles(log *slog.Logger) {
 		}
 	}
 	log.Info("open file limit", "soft", lim.Cur, "hard", lim.Max, "was", before)
+	// One descriptor per connection (watchers included) plus up to 1,000
+	// sstables Pebble keeps open and a little more.
+	if lim.Cur < minOpenFiles {
+		log.Warn("open file limit is low: each connection and watcher holds a descriptor; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=)",
+			"soft", lim.Cur, "connections", max(int64(lim.Cur)-int64(pebbleFiles), 0), "recommended", minOpenFiles)
+	}
 }
+
+// minOpenFiles is the open-file limit below which syncd warns at start:
+// room for about 10,000 connections beside Pebble's files.
+const (
+	minOpenFiles = 11_100
+	pebbleFiles  = 1_100
+)
