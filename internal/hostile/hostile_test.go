@@ -367,9 +367,13 @@ func TestHostile_IdleKeepAliveClosed(t *testing.T) {
 	at := time.Now()
 	var ne net.Error
 	closed := err != nil && !(errors.As(err, &ne) && ne.Timeout())
-	// The server starts the idle clock after writing the answer, a little
-	// before it arrives here.
-	took := checkCut(t, "idle keep-alive", t0.Add(-idle/20), at, closed, idle)
+	// The server starts the idle clock after writing the answer, before it
+	// arrives here (how long before depends on the machine's load), so the
+	// lower bound is loose.
+	took := at.Sub(t0)
+	if !closed || took < idle/2 || took > idle+slack {
+		t.Errorf("idle keep-alive: closed=%v after %v, idle timeout %v", closed, took.Round(time.Millisecond), idle)
+	}
 	t.Logf("idle keep-alive connection closed after %v (idle timeout %v)", took.Round(time.Millisecond), idle)
 }
 
