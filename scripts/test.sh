@@ -5,7 +5,8 @@
 #   FUZZTIME=20000x how much each fuzz target runs (a count: Go 1.26 timed fuzz
 #                  runs can end with a spurious "context deadline exceeded",
 #                  golang/go#75804; 0 skips fuzzing; the full
-#                  run of RELIABILITY.md uses FUZZTIME=10m)
+#                  run of RELIABILITY.md is FUZZTIME=10m scripts/fuzz-all.sh,
+#                  and scripts/long.sh runs the other long runs)
 #   RACE=1         run go test with -race (0 to skip, e.g. for a quick local run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
