@@ -3,11 +3,14 @@ package admin
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -60,6 +63,7 @@ type gcWatch struct {
 	f         synclog.Folder
 	collected bool
 	sys, chg  int64
+	bytes     int64 // of the system events read
 	progress  func(done int64)
 }
 
@@ -85,9 +89,27 @@ func (g *gcWatch) FoldSystem(b *synclog.Batch, seq uint64, ev *synclog.SystemEve
 // Verify checks db's state against its log (model.md §4). db must not
 // change while it runs: a stopped data dir opened by the caller, or a
 // checkpoint (VerifyOnline takes one). tmp is a directory for the replay
-// store (created and removed). progress, if set, is called with the
-// events folded so far and the total expected (approximate).
+// store of the system events (created and removed). progress, if set, is
+// called with the events checked so far and the total expected
+// (approximate).
+//
+// The system keyspaces are rebuilt by replaying the system events through
+// the shared folds into a scratch store and compared byte for byte. On an
+// uncollected log the sync keyspaces are rebuilt in one streaming pass
+// over the change log and compared in one ordered pass over each state
+// keyspace (verifySync, running beside the system replay); after history
+// GC the retained tail is replayed onto the state instead (verifyTail).
 func Verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp string, progress func(done, total int64)) (VerifyReport, error) {
+	return verify(ctx, db, folder, tmp, progress, false)
+}
+
+// errNeedsStable: the log was collected, so verify must replay its tail
+// onto a store that does not change (a checkpoint).
+var errNeedsStable = errors.New("admin: verify: a collected log is verified on a checkpoint")
+
+// verify is Verify; live says db is serving writes, which full mode
+// tolerates (it reads one view) and tail mode does not (errNeedsStable).
+func verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp string, progress func(done, total int64), live bool) (VerifyReport, error) {
 	start := time.Now()
 	rep := VerifyReport{OK: true, Problems: []string{}}
 	v := db.View()
@@ -95,80 +117,108 @@ func Verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp stri
 		return rep, synclog.ErrUnhealthy
 	}
 	defer v.Release()
-	var total int64
+	var total, sysBytes int64
 	if p := db.Pebble(); p != nil {
-		// Approximate: one event per ~200 bytes of log keyspaces is only
-		// for the bar; the report counts exactly.
+		// Approximate: one event per ~1 KiB of log is only for the bar;
+		// the report counts exactly.
 		sz, _ := p.EstimateDiskUsage([]byte{synclog.PrefixChange}, []byte{synclog.PrefixSystem + 1})
-		total = int64(sz / 200)
+		total = int64(sz / 1024)
+		ss, _ := p.EstimateDiskUsage([]byte{synclog.PrefixSystem}, []byte{synclog.PrefixSystem + 1})
+		sysBytes = int64(ss)
 	}
-	watch := &gcWatch{f: folder}
-	if progress != nil {
-		watch.progress = func(done int64) { progress(done, max(total, done)) }
+	var sysDone, chgDone atomic.Int64
+	report := func() {
+		if progress != nil {
+			d := sysDone.Load() + chgDone.Load()
+			progress(d, max(total, d))
+		}
 	}
+	watch := &gcWatch{f: folder, progress: func(done int64) { sysDone.Store(done); report() }}
 	if err := os.RemoveAll(tmp); err != nil {
 		return rep, err
 	}
 	defer os.RemoveAll(tmp)
 	rcfg := synclog.Config{Dir: tmp, Logger: slog.New(slog.DiscardHandler), MemTableSize: 64 << 20}
-	if total*200 < memReplayLimit {
-		rcfg.FS = vfs.NewMem() // small stores replay in memory: no disk writes, no fsyncs
+	if sysBytes < memReplayLimit {
+		rcfg.FS = vfs.NewMem() // small system logs replay in memory: no disk writes, no fsyncs
 	}
 	rdb, err := synclog.Open(rcfg)
 	if err != nil {
 		return rep, err
 	}
 	defer rdb.Close()
-	if err := replay(ctx, v, rdb, watch, 20000); err != nil {
-		rep.problem("replay failed: %v", err)
+
+	// The system replay decides the mode (a gc.* event means history was
+	// collected); the streaming sync check assumes full mode and runs
+	// beside it, its verdict dropped if the log turns out collected.
+	syncRep := VerifyReport{OK: true, Problems: []string{}}
+	var syncErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		syncErr = verifySync(ctx, v, folder, &syncRep, func(done int64) { chgDone.Store(done); report() })
+	})
+	replayErr := replaySystem(ctx, v, rdb, watch, 20000)
+	wg.Wait()
+	rep.SystemEvents = watch.sys
+	if replayErr != nil {
+		rep.problem("replay failed: %v", replayErr)
 		rep.DurationMs = time.Since(start).Milliseconds()
 		return rep, nil
 	}
-	rep.SystemEvents, rep.ChangeEntries = watch.sys, watch.chg
 	rv := rdb.View()
 	defer rv.Release()
+	sysDiff, err := synclog.DiffState(v, rv, systemKeyspaces()...)
+	if err != nil {
+		return rep, err
+	}
 	if !watch.collected {
 		rep.Mode = "full"
-		diff, err := synclog.DiffState(v, rv)
-		if err != nil {
-			return rep, err
+		if sysDiff != "" {
+			rep.problem("state differs from replay: %s", sysDiff)
 		}
-		if diff != "" {
-			rep.problem("state differs from replay: %s", diff)
+		if syncErr != nil {
+			return rep, syncErr
 		}
+		for _, p := range syncRep.Problems {
+			rep.problem("%s", p)
+		}
+		if !syncRep.OK && len(syncRep.Problems) == 0 {
+			rep.problem("sync state differs from replay")
+		}
+		rep.ChangeEntries, rep.Rows, rep.BytesRead = syncRep.ChangeEntries, syncRep.Rows, syncRep.BytesRead+watch.bytes
 	} else {
-		rep.Mode = "tail"
-		diff, err := synclog.DiffState(v, rv, systemKeyspaces()...)
-		if err != nil {
-			return rep, err
+		if live {
+			return rep, errNeedsStable
 		}
-		if diff != "" {
-			rep.problem("system state differs from replay: %s", diff)
+		rep.Mode = "tail"
+		if sysDiff != "" {
+			rep.problem("system state differs from replay: %s", sysDiff)
 		}
 		if err := verifyTail(ctx, db, v, folder, &rep); err != nil {
 			return rep, err
 		}
+		rows, bytesRead, err := countState(v)
+		if err != nil {
+			return rep, err
+		}
+		rep.Rows, rep.BytesRead = rows, bytesRead
 	}
-	rows, bytesRead, err := countState(v)
-	if err != nil {
-		return rep, err
-	}
-	rep.Rows, rep.BytesRead = rows, bytesRead
 	rep.DurationMs = time.Since(start).Milliseconds()
 	if progress != nil {
-		progress(watch.sys+watch.chg, watch.sys+watch.chg)
+		progress(rep.SystemEvents+rep.ChangeEntries, rep.SystemEvents+rep.ChangeEntries)
 	}
 	return rep, nil
 }
 
-// memReplayLimit is the log size below which verify replays into memory.
+// memReplayLimit is the system log size below which verify replays into
+// memory.
 const memReplayLimit = 64 << 20
 
-// replay folds every event of src, system events first (by sequence), then
-// sync entries (by workspace and version), into dst's state keyspaces,
-// committing every batchEvents events. It is log.Rebuild without copying
-// the event keyspaces: no fold reads events, and verify compares state.
-func replay(ctx context.Context, src synclog.Reader, dst *synclog.DB, f synclog.Folder, batchEvents int) error {
+// replaySystem folds every system event of src, by sequence, into dst's
+// state keyspaces, committing every batchEvents events. It is the system
+// half of log.Rebuild without copying the event keyspaces: no fold reads
+// events, and verify compares state.
+func replaySystem(ctx context.Context, src synclog.Reader, dst *synclog.DB, f *gcWatch, batchEvents int) error {
 	b := dst.NewBatch()
 	defer func() { b.Close() }()
 	n := 0
@@ -181,46 +231,29 @@ func replay(ctx context.Context, src synclog.Reader, dst *synclog.DB, f synclog.
 		n = 0
 		return ctx.Err()
 	}
-	for _, p := range []byte{synclog.PrefixSystem, synclog.PrefixChange} {
-		it, err := src.NewIter([]byte{p}, []byte{p + 1})
-		if err != nil {
+	it, err := src.NewIter([]byte{synclog.PrefixSystem}, []byte{synclog.PrefixSystem + 1})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		f.bytes += int64(len(it.Key()) + len(it.Value()))
+		seq := synclog.ReadKey(it.Key()).U64()
+		var ev synclog.SystemEvent
+		if err := synclog.Decode(it.Key(), it.Value(), &ev); err != nil {
 			return err
 		}
-		for ok := it.First(); ok; ok = it.Next() {
-			kr := synclog.ReadKey(it.Key())
-			if p == synclog.PrefixSystem {
-				seq := kr.U64()
-				var ev synclog.SystemEvent
-				if err := synclog.Decode(it.Key(), it.Value(), &ev); err != nil {
-					it.Close()
-					return err
-				}
-				if err := f.FoldSystem(b, seq, &ev); err != nil {
-					it.Close()
-					return fmt.Errorf("replay system event %d: %w", seq, err)
-				}
-			} else {
-				ws, ver := kr.Str(), kr.U64()
-				var rec synclog.ChangeRecord
-				if err := synclog.Decode(it.Key(), it.Value(), &rec); err != nil {
-					it.Close()
-					return err
-				}
-				if err := f.FoldChange(b, ws, ver, &rec); err != nil {
-					it.Close()
-					return fmt.Errorf("replay %q v%d: %w", ws, ver, err)
-				}
-			}
-			if n++; n >= batchEvents {
-				if err := flush(); err != nil {
-					it.Close()
-					return err
-				}
+		if err := f.FoldSystem(b, seq, &ev); err != nil {
+			return fmt.Errorf("replay system event %d: %w", seq, err)
+		}
+		if n++; n >= batchEvents {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
-		if err := it.Close(); err != nil {
-			return err
-		}
+	}
+	if err := it.Error(); err != nil {
+		return err
 	}
 	return flush()
 }
@@ -395,10 +428,12 @@ func checkRows(v *synclog.View, rep *VerifyReport) error {
 	})
 }
 
-// VerifyOnline verifies a running store: it takes a checkpoint (hard
-// links, a consistent point in time that includes every acknowledged
-// write) under the data dir, opens it beside the live store and verifies
-// that. Writes continue meanwhile.
+// VerifyOnline verifies a running store while writes continue. On an
+// uncollected log (full mode) it reads one durable view of the live store
+// (a Pebble snapshot: every acknowledged write up to a point in time, and
+// the warm block cache). After history GC (tail mode, which replays the
+// tail through a batch over the store) it takes a checkpoint (hard links)
+// under the data dir, opens it beside the live store and verifies that.
 func (s *Service) VerifyOnline(ctx context.Context, progress func(done, total int64)) (VerifyReport, error) {
 	if s.cfg.Folder == nil || s.cfg.DataDir == "" {
 		return VerifyReport{}, errUnavailable("state.verify is not configured")
@@ -410,6 +445,10 @@ func (s *Service) VerifyOnline(ctx context.Context, progress func(done, total in
 		return VerifyReport{}, err
 	}
 	defer os.RemoveAll(work)
+	rep, err := verify(ctx, s.db, s.cfg.Folder, filepath.Join(work, "replay-live"), progress, true)
+	if !errors.Is(err, errNeedsStable) {
+		return rep, err
+	}
 	cp := filepath.Join(work, "log")
 	pdb := s.db.Pebble()
 	if pdb == nil {

@@ -1,0 +1,685 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/or3/syncd/crdt"
+	synclog "github.com/or3/syncd/log"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The streaming check of the sync keyspaces (full mode of model.md §4).
+//
+// Replay folds the change log workspace by workspace, version by
+// version. Every fold of an entry reads only state of its own entity (and
+// the workspace counter and the op_id index), so the rebuilt state of a
+// workspace can be computed in memory in one ordered pass over its
+// entries, then compared with the stored state in one ordered pass over
+// each state keyspace: no point reads, no scratch store.
+//
+// The in-memory fold is the engine's FoldChange restated over a compact
+// per-entity summary (revisions, the payload's hash instead of its bytes,
+// the region-local bookkeeping). Its register semantics are crdt's
+// (Entity.Apply through NewEntity's rules), and the two payload-derived
+// facts the engine reads (a put's soft delete and a notification's owner)
+// come from the shared fold itself, run on a single op: so a change to the
+// engine's fold cannot drift from verify unnoticed, and
+// TestVerifyStream_EqualsSharedFold checks the two against each other on
+// random logs. Every stored row is then compared field by field and its
+// encoding checked to be the canonical one, so equal means byte-identical.
+//
+// Memory: one summary per entity of the workspace being checked (about
+// 200 bytes plus its ids), and 16 bytes per op_id overall.
+
+// notificationsTable is the table whose puts name an owner (engine's
+// tableNotifications).
+const notificationsTable = "notifications"
+
+// ent is the rebuilt state of one entity.
+type ent struct {
+	put, tomb         synclog.Revision
+	hasPut, hasTomb   bool
+	softDel, payNil   bool
+	seen, tombSeen    bool
+	payHash           uint64
+	payLen            int
+	payVer            uint64 // entry holding the put's payload
+	serverVersion     uint64
+	deviceID, owner   string
+	created, updated  int64
+	deleted           int64
+	tombVer           uint64
+	tombDel, tombCrea int64
+}
+
+// winnerKind derives the winner as crdt.NewEntity does: a tombstone at
+// least as great as the greatest put wins.
+func (e *ent) winner() (synclog.Revision, uint8) {
+	switch {
+	case e.hasTomb && (!e.hasPut || crdt.Compare(crdtRevOf(e.tomb), crdtRevOf(e.put)) >= 0):
+		return e.tomb, synclog.OpDelete
+	case e.hasPut:
+		return e.put, synclog.OpPut
+	}
+	return synclog.Revision{}, 0
+}
+
+func crdtRevOf(r synclog.Revision) crdt.Revision {
+	return crdt.Revision{Clock: r.Clock, HLC: r.HLC, OpID: r.OpID, Fingerprint: r.Fingerprint}
+}
+
+// syncChecker holds the state of one streaming check.
+type syncChecker struct {
+	ctx    context.Context
+	v      *synclog.View
+	folder synclog.Folder
+	rep    *VerifyReport
+	seed   maphash.Seed
+
+	// single folds one put through the shared fold (soft delete, owner).
+	single *synclog.DB
+
+	// the op_id index: first occurrence of every op_id, as a sum of
+	// hashes of the expected (key, value) pairs.
+	opSeen        map[uint64]opLoc
+	opSum, opSum2 uint64
+	opCount       int64
+	opDupes       []opDup
+	wsNames       []string
+	opBuf         []byte
+
+	// the workspace being folded
+	ws      string
+	wsIdx   uint32
+	ents    []ent
+	byID    map[string]int32
+	counter uint64
+	interns map[string]string
+
+	// iterators over the state keyspaces, advanced workspace by workspace
+	rowIt, tombIt, tbvIt, ctrIt *pebble.Iterator
+	rowOK, tombOK, tbvOK, ctrOK bool
+
+	enc    *msgpack.Encoder
+	encBuf bytes.Buffer
+
+	events, bytesRead, rows int64
+	progress                func(done int64)
+}
+
+type opLoc struct {
+	ws uint32
+	v  uint64
+}
+
+type opDup struct {
+	opID string
+	ws   uint32
+	v    uint64
+}
+
+// verifySync checks the sync keyspaces of v against its change log.
+func verifySync(ctx context.Context, v *synclog.View, folder synclog.Folder, rep *VerifyReport, progress func(done int64)) (err error) {
+	c := &syncChecker{ctx: ctx, v: v, folder: folder, rep: rep, seed: maphash.MakeSeed(), opSeen: map[uint64]opLoc{},
+		byID: map[string]int32{}, interns: map[string]string{}, progress: progress}
+	c.enc = msgpack.NewEncoder(&c.encBuf)
+	c.enc.UseCompactInts(true)
+	defer func() {
+		if c.single != nil {
+			_ = c.single.Close()
+		}
+	}()
+	// The op_id index's stored side is independent of the fold: hash it
+	// on another core meanwhile.
+	var wg sync.WaitGroup
+	var actSum, actSum2 uint64
+	var actCount, actBytes int64
+	var actErr error
+	wg.Go(func() {
+		actSum, actSum2, actCount, actBytes, actErr = hashKeyspace(v, synclog.PrefixOpIndex, c.seed)
+	})
+	defer wg.Wait()
+
+	iters := []struct {
+		it **pebble.Iterator
+		ok *bool
+		p  byte
+	}{{&c.rowIt, &c.rowOK, synclog.PrefixRow}, {&c.tombIt, &c.tombOK, synclog.PrefixTomb}, {&c.tbvIt, &c.tbvOK, synclog.PrefixTombByVersion}, {&c.ctrIt, &c.ctrOK, synclog.PrefixCounter}}
+	for _, x := range iters {
+		it, err := v.NewIter([]byte{x.p}, []byte{x.p + 1})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		*x.it, *x.ok = it, it.First()
+	}
+	logIt, err := v.NewIter([]byte{synclog.PrefixChange}, []byte{synclog.PrefixChange + 1})
+	if err != nil {
+		return err
+	}
+	defer logIt.Close()
+	var rec synclog.ChangeRecord
+	var wsKey []byte // the encoded workspace component of the current workspace
+	for ok := logIt.First(); ok; ok = logIt.Next() {
+		k := logIt.Key()
+		if len(k) < 11 {
+			rep.problem("malformed change key %q", k)
+			continue
+		}
+		wsLen := int(k[1])<<8 | int(k[2])
+		if len(k) != 3+wsLen+8 {
+			rep.problem("malformed change key %q", k)
+			continue
+		}
+		if !bytes.Equal(k[1:3+wsLen], wsKey) {
+			if wsKey != nil {
+				if err := c.finishWorkspace(wsKey); err != nil {
+					return err
+				}
+			}
+			wsKey = append(wsKey[:0], k[1:3+wsLen]...)
+			c.startWorkspace(string(k[3 : 3+wsLen]))
+		}
+		ver := uint64(k[3+wsLen])<<56 | uint64(k[4+wsLen])<<48 | uint64(k[5+wsLen])<<40 | uint64(k[6+wsLen])<<32 |
+			uint64(k[7+wsLen])<<24 | uint64(k[8+wsLen])<<16 | uint64(k[9+wsLen])<<8 | uint64(k[10+wsLen])
+		val := logIt.Value()
+		c.bytesRead += int64(len(k) + len(val))
+		if err := synclog.DecodeChangeAliased(k, val, &rec); err != nil {
+			rep.problem("undecodable entry %q: %v", k, err)
+			continue
+		}
+		if err := c.fold(ver, &rec); err != nil {
+			return err
+		}
+		if c.events++; c.events%4096 == 0 {
+			if c.progress != nil {
+				c.progress(c.events)
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := logIt.Error(); err != nil {
+		return err
+	}
+	if wsKey != nil {
+		if err := c.finishWorkspace(wsKey); err != nil {
+			return err
+		}
+	}
+	// What no workspace of the log claimed.
+	c.extra(c.rowIt, &c.rowOK, nil, "row")
+	c.extra(c.tombIt, &c.tombOK, nil, "tombstone")
+	c.extra(c.tbvIt, &c.tbvOK, nil, "tombstone index entry")
+	c.extra(c.ctrIt, &c.ctrOK, nil, "counter")
+	if err := c.resolveOpDupes(); err != nil {
+		return err
+	}
+	wg.Wait()
+	if actErr != nil {
+		return actErr
+	}
+	c.bytesRead += actBytes
+	if actCount != c.opCount || actSum != c.opSum || actSum2 != c.opSum2 {
+		rep.problem("op_id index differs from replay: %d entries stored, %d rebuilt, or their contents differ", actCount, c.opCount)
+	}
+	rep.ChangeEntries = c.events
+	rep.Rows = c.rows
+	rep.BytesRead += c.bytesRead
+	return nil
+}
+
+// hashKeyspace sums two hashes of every (key, value) of a keyspace.
+func hashKeyspace(v *synclog.View, p byte, seed maphash.Seed) (sum, sum2 uint64, n, read int64, err error) {
+	it, err := v.NewIter([]byte{p}, []byte{p + 1})
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	defer it.Close()
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for ok := it.First(); ok; ok = it.Next() {
+		k, val := it.Key(), it.Value()
+		a, b := pairHash(&h, k, val)
+		sum += a
+		sum2 += b
+		n++
+		read += int64(len(k) + len(val))
+	}
+	return sum, sum2, n, read, it.Error()
+}
+
+// pairHash hashes a (key, value) pair twice, independently enough that a
+// changed pair changes both sums.
+func pairHash(h *maphash.Hash, k, v []byte) (uint64, uint64) {
+	h.Reset()
+	var l [4]byte
+	l[0], l[1], l[2], l[3] = byte(len(k)>>24), byte(len(k)>>16), byte(len(k)>>8), byte(len(k))
+	_, _ = h.Write(l[:])
+	_, _ = h.Write(k)
+	_, _ = h.Write(v)
+	a := h.Sum64()
+	_ = h.WriteByte(0x5a)
+	return a, h.Sum64()
+}
+
+func (c *syncChecker) startWorkspace(ws string) {
+	c.ws = ws
+	c.wsIdx = uint32(len(c.wsNames))
+	c.wsNames = append(c.wsNames, ws)
+	c.ents = c.ents[:0]
+	clear(c.byID)
+	c.counter = 0
+}
+
+func (c *syncChecker) intern(s string) string {
+	if v, ok := c.interns[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	if len(c.interns) < 1<<16 {
+		c.interns[v] = v
+	}
+	return v
+}
+
+func cloneRev(rec *synclog.ChangeRecord) synclog.Revision {
+	return synclog.Revision{Clock: rec.Clock, HLC: strings.Clone(rec.HLC), OpID: strings.Clone(rec.OpID), Fingerprint: strings.Clone(rec.Fingerprint)}
+}
+
+// fold is engine.FoldChange on the in-memory summary.
+func (c *syncChecker) fold(ver uint64, rec *synclog.ChangeRecord) error {
+	// Counter: the highest version.
+	c.counter = max(c.counter, ver)
+	// op_id index: the first entry of an op_id keeps it.
+	if err := c.foldOpID(ver, rec); err != nil {
+		return err
+	}
+	// The register. The entity id is table 0x00 pk.
+	var idBuf [128]byte
+	id := append(append(append(idBuf[:0], rec.Table...), 0), rec.PK...)
+	i, found := c.byID[string(id)]
+	if !found {
+		c.ents = append(c.ents, ent{})
+		i = int32(len(c.ents) - 1)
+		c.byID[string(id)] = i
+	}
+	e := &c.ents[i]
+	rev := crdt.Revision{Clock: rec.Clock, HLC: rec.HLC, OpID: rec.OpID, Fingerprint: rec.Fingerprint}
+	var putChanged, tombChanged bool
+	var soft bool
+	var owner string
+	var payHash uint64
+	if rec.Op == synclog.OpDelete {
+		tombChanged = !e.hasTomb || rev.Beats(crdtRevOf(e.tomb))
+	} else {
+		payHash = maphash.Bytes(c.seed, rec.Payload)
+		var err error
+		if soft, owner, err = c.putFacts(rec); err != nil {
+			return err
+		}
+		if !e.hasPut {
+			putChanged = true
+		} else {
+			cmp, err := c.comparePut(rev, soft, rec.Payload, payHash, e)
+			if err != nil {
+				return err
+			}
+			putChanged = cmp > 0
+		}
+	}
+	if !putChanged && !tombChanged {
+		return nil // the fold writes nothing
+	}
+	hadTomb := e.hasTomb
+	if putChanged {
+		e.put, e.hasPut, e.softDel = cloneRev(rec), true, soft
+		e.payHash, e.payLen, e.payNil, e.payVer = payHash, len(rec.Payload), rec.Payload == nil, ver
+	}
+	if tombChanged {
+		e.tomb, e.hasTomb = cloneRev(rec), true
+	}
+	_, kind := e.winner()
+	applied := putChanged && kind == synclog.OpPut || tombChanged && kind == synclog.OpDelete
+	if !found {
+		e.created = rec.CreatedAtMs
+	}
+	if applied {
+		e.serverVersion = ver
+		e.deviceID = c.intern(rec.DeviceID)
+		e.updated = rec.CreatedAtMs
+		if rec.Op == synclog.OpDelete {
+			e.deleted = rec.CreatedAtMs
+		} else {
+			e.deleted = 0
+		}
+	}
+	if putChanged && rec.Table == notificationsTable {
+		e.owner = c.intern(owner)
+	}
+	if tombChanged {
+		if !hadTomb {
+			e.tombCrea = rec.CreatedAtMs
+		}
+		e.tombVer, e.tombDel = ver, rec.CreatedAtMs
+	}
+	return nil
+}
+
+// comparePut is crdt's comparePuts between an incoming put and e's.
+func (c *syncChecker) comparePut(rev crdt.Revision, soft bool, payload []byte, payHash uint64, e *ent) (int, error) {
+	if cmp := crdt.Compare(rev, crdtRevOf(e.put)); cmp != 0 {
+		return cmp, nil
+	}
+	if soft != e.softDel {
+		if soft {
+			return 1, nil
+		}
+		return -1, nil
+	}
+	if payHash == e.payHash && len(payload) == e.payLen {
+		return 0, nil
+	}
+	// Two puts with one revision and different payloads (legacy data):
+	// compare the bytes, read back from the entry that holds the stored one.
+	var held synclog.ChangeRecord
+	found, err := synclog.GetRecord(c.v, synclog.ChangeKey(c.ws, e.payVer), &held)
+	if err != nil || !found {
+		return 0, fmt.Errorf("admin: verify: entry %d of %q vanished: %v", e.payVer, c.ws, err)
+	}
+	return bytes.Compare(payload, held.Payload), nil
+}
+
+// putFacts answers what the engine derives from a put's payload: whether
+// it soft-deletes (a top-level "deleted": true) and, for notifications,
+// its owner. Payloads that cannot say either skip the work, exactly as
+// the engine's own test does; the others go through the shared fold on
+// a store holding only this op.
+func (c *syncChecker) putFacts(rec *synclog.ChangeRecord) (bool, string, error) {
+	if rec.Table != notificationsTable && (len(rec.Payload) == 0 || !bytes.Contains(rec.Payload, []byte(`"deleted"`))) {
+		return false, "", nil
+	}
+	if c.single == nil {
+		db, err := synclog.Open(synclog.Config{Dir: "single", FS: vfs.NewMem(), Logger: slog.New(slog.DiscardHandler), MemTableSize: 4 << 20, CacheSize: 1 << 20})
+		if err != nil {
+			return false, "", err
+		}
+		c.single = db
+	}
+	b := c.single.NewBatch()
+	defer b.Close()
+	one := *rec
+	if err := c.folder.FoldChange(b, "w", 1, &one); err != nil {
+		return false, "", fmt.Errorf("admin: verify: folding %q v?: %w", c.ws, err)
+	}
+	var row synclog.RowRecord
+	if _, err := synclog.GetRecord(b, synclog.RowKey("w", rec.Table, rec.PK), &row); err != nil {
+		return false, "", err
+	}
+	return row.SoftDel, row.Owner, nil
+}
+
+func (c *syncChecker) foldOpID(ver uint64, rec *synclog.ChangeRecord) error {
+	h := maphash.String(c.seed, rec.OpID)
+	if _, dup := c.opSeen[h]; dup {
+		// The same op_id again (or a hash collision): settled exactly at
+		// the end, against the first entry.
+		c.opDupes = append(c.opDupes, opDup{opID: strings.Clone(rec.OpID), ws: c.wsIdx, v: ver})
+		return nil
+	}
+	c.opSeen[h] = opLoc{ws: c.wsIdx, v: ver}
+	c.addOpIndex(rec.OpID, c.ws, ver, rec.Fingerprint, +1)
+	return nil
+}
+
+// addOpIndex adds (or, sign -1, removes) the expected op_id index pair.
+func (c *syncChecker) addOpIndex(opID, ws string, ver uint64, fp string, sign int) {
+	key := append(append(c.opBuf[:0], synclog.PrefixOpIndex), opID...)
+	kl := len(key)
+	key = appendOpIndexRecord(key, ws, ver, fp)
+	c.opBuf = key
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	a, b := pairHash(&h, key[:kl], key[kl:])
+	if sign > 0 {
+		c.opSum += a
+		c.opSum2 += b
+		c.opCount++
+	} else {
+		c.opSum -= a
+		c.opSum2 -= b
+		c.opCount--
+	}
+}
+
+// resolveOpDupes settles every op_id seen twice (or whose hash collided):
+// the index keeps the first entry in replay order.
+func (c *syncChecker) resolveOpDupes() error {
+	for _, d := range c.opDupes {
+		loc := c.opSeen[maphash.String(c.seed, d.opID)]
+		var first synclog.ChangeRecord
+		found, err := synclog.GetRecord(c.v, synclog.ChangeKey(c.wsNames[loc.ws], loc.v), &first)
+		if err != nil || !found {
+			return fmt.Errorf("admin: verify: entry %d of %q vanished: %v", loc.v, c.wsNames[loc.ws], err)
+		}
+		if first.OpID == d.opID {
+			continue // a true duplicate: the first entry keeps the index
+		}
+		// A hash collision between two op_ids: this one is a first
+		// occurrence too, unless an earlier collision already took it.
+		var rec synclog.ChangeRecord
+		if _, err := synclog.GetRecord(c.v, synclog.ChangeKey(c.wsNames[d.ws], d.v), &rec); err != nil {
+			return err
+		}
+		dupOfEarlier := false
+		for _, o := range c.opDupes {
+			if o.opID == d.opID && (o.ws < d.ws || o.ws == d.ws && o.v < d.v) {
+				dupOfEarlier = true
+				break
+			}
+		}
+		if !dupOfEarlier {
+			c.addOpIndex(d.opID, c.wsNames[d.ws], d.v, rec.Fingerprint, +1)
+		}
+	}
+	return nil
+}
+
+// appendOpIndexRecord appends the msgpack of OpIndexRecord{ws, v, fp} as
+// synclog.Encode writes it (checked by TestAppendOpIndexRecord).
+func appendOpIndexRecord(b []byte, ws string, v uint64, fp string) []byte {
+	b = append(b, 0x93)
+	b = appendMsgpackStr(b, ws)
+	b = appendMsgpackUint(b, v)
+	return appendMsgpackStr(b, fp)
+}
+
+func appendMsgpackStr(b []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n <= 0xff:
+		b = append(b, 0xd9, byte(n))
+	case n <= 0xffff:
+		b = append(b, 0xda, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, s...)
+}
+
+func appendMsgpackUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(b, byte(v))
+	case v <= 0xff:
+		return append(b, 0xcc, byte(v))
+	case v <= 0xffff:
+		return append(b, 0xcd, byte(v>>8), byte(v))
+	case v <= 0xffffffff:
+		return append(b, 0xce, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	}
+	return append(b, 0xcf, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// extra reports every key of it before limit (all remaining ones when
+// limit is nil) as state the log does not derive.
+func (c *syncChecker) extra(it *pebble.Iterator, ok *bool, limit []byte, what string) {
+	for *ok && (limit == nil || bytes.Compare(it.Key(), limit) < 0) {
+		c.rep.problem("%s %q is not derived from the log", what, it.Key())
+		c.bytesRead += int64(len(it.Key()) + len(it.Value()))
+		*ok = it.Next()
+	}
+}
+
+// inWS reports whether key (of any keyspace) belongs to the workspace
+// whose encoded component is wsKey.
+func inWS(key, wsKey []byte) bool {
+	return len(key) > len(wsKey) && bytes.Equal(key[1:1+len(wsKey)], wsKey)
+}
+
+// finishWorkspace compares the rebuilt state of the current workspace with
+// the stored counter, rows, tombstones and tombstone index.
+func (c *syncChecker) finishWorkspace(wsKey []byte) error {
+	prefix := func(p byte) []byte { return append([]byte{p}, wsKey...) }
+	// Counter.
+	c.extra(c.ctrIt, &c.ctrOK, prefix(synclog.PrefixCounter), "counter")
+	want := synclog.MustEncode(&synclog.CounterRecord{Counter: c.counter})
+	if c.ctrOK && bytes.Equal(c.ctrIt.Key(), prefix(synclog.PrefixCounter)) {
+		if !bytes.Equal(c.ctrIt.Value(), want) {
+			c.rep.problem("workspace %q: counter differs from replay", c.ws)
+		}
+		c.bytesRead += int64(len(c.ctrIt.Key()) + len(c.ctrIt.Value()))
+		c.ctrOK = c.ctrIt.Next()
+	} else {
+		c.rep.problem("workspace %q: counter missing", c.ws)
+	}
+	// Rows.
+	c.extra(c.rowIt, &c.rowOK, prefix(synclog.PrefixRow), "row")
+	var row synclog.RowRecord
+	for ; c.rowOK && inWS(c.rowIt.Key(), wsKey); c.rowOK = c.rowIt.Next() {
+		k, val := c.rowIt.Key(), c.rowIt.Value()
+		c.bytesRead += int64(len(k) + len(val))
+		c.rows++
+		i, ok := c.byID[string(k[1+len(wsKey):])]
+		if !ok {
+			c.rep.problem("row %q is not derived from the log", k)
+			continue
+		}
+		e := &c.ents[i]
+		e.seen = true
+		if err := synclog.DecodeRowAliased(k, val, &row); err != nil {
+			c.rep.problem("row %q: %v", k, err)
+			continue
+		}
+		if what := c.rowDiff(e, &row); what != "" {
+			c.rep.problem("row %q differs from replay: %s", k, what)
+			continue
+		}
+		c.encBuf.Reset()
+		if err := c.enc.Encode(&row); err != nil || !bytes.Equal(c.encBuf.Bytes(), val) {
+			c.rep.problem("row %q: not the encoding replay writes", k)
+		}
+		if c.rows%4096 == 0 {
+			if err := c.ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	// Tombstones and their version index.
+	c.extra(c.tombIt, &c.tombOK, prefix(synclog.PrefixTomb), "tombstone")
+	for ; c.tombOK && inWS(c.tombIt.Key(), wsKey); c.tombOK = c.tombIt.Next() {
+		k, val := c.tombIt.Key(), c.tombIt.Value()
+		c.bytesRead += int64(len(k) + len(val))
+		i, ok := c.byID[string(k[1+len(wsKey):])]
+		if !ok || !c.ents[i].hasTomb {
+			c.rep.problem("tombstone %q is not derived from the log", k)
+			continue
+		}
+		e := &c.ents[i]
+		e.tombSeen = true
+		want := synclog.MustEncode(&synclog.TombRecord{Rev: e.tomb, ServerVersion: e.tombVer, DeletedAtMs: e.tombDel, CreatedAtMs: e.tombCrea})
+		if !bytes.Equal(val, want) {
+			c.rep.problem("tombstone %q differs from replay", k)
+		}
+	}
+	c.extra(c.tbvIt, &c.tbvOK, prefix(synclog.PrefixTombByVersion), "tombstone index entry")
+	tbv := 0
+	for ; c.tbvOK && inWS(c.tbvIt.Key(), wsKey); c.tbvOK = c.tbvIt.Next() {
+		k, val := c.tbvIt.Key(), c.tbvIt.Value()
+		c.bytesRead += int64(len(k) + len(val))
+		tbv++
+		i, ok := c.byID[string(val)]
+		if !ok || len(k) != 1+len(wsKey)+8 || !c.ents[i].hasTomb || c.ents[i].tombVer != beU64(k[1+len(wsKey):]) {
+			c.rep.problem("tombstone index entry %q differs from replay", k)
+		}
+	}
+	// Everything rebuilt must have been found.
+	tombs := 0
+	for i := range c.ents {
+		e := &c.ents[i]
+		if !e.seen {
+			c.rep.problem("workspace %q: row %q of the log is missing", c.ws, c.idOf(int32(i)))
+		}
+		if e.hasTomb {
+			tombs++
+			if !e.tombSeen {
+				c.rep.problem("workspace %q: tombstone %q of the log is missing", c.ws, c.idOf(int32(i)))
+			}
+		}
+	}
+	if tbv != tombs {
+		c.rep.problem("workspace %q: %d tombstone index entries, replay has %d", c.ws, tbv, tombs)
+	}
+	return nil
+}
+
+func (c *syncChecker) idOf(i int32) string {
+	for id, j := range c.byID {
+		if j == i {
+			return id
+		}
+	}
+	return "?"
+}
+
+func beU64(b []byte) uint64 {
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 | uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+// rowDiff names the first field of row that differs from the rebuilt e.
+func (c *syncChecker) rowDiff(e *ent, row *synclog.RowRecord) string {
+	winner, kind := e.winner()
+	switch {
+	case row.Winner != winner || row.WinnerKind != kind:
+		return "winner"
+	case row.HasPut != e.hasPut || row.HasTomb != e.hasTomb:
+		return "register halves"
+	case e.hasPut && (row.Put != e.put || row.SoftDel != e.softDel):
+		return "greatest put"
+	case !e.hasPut && (row.Put != synclog.Revision{} || row.Payload != nil || row.SoftDel):
+		return "greatest put"
+	case e.hasPut && (len(row.Payload) != e.payLen || (row.Payload == nil) != e.payNil || maphash.Bytes(c.seed, row.Payload) != e.payHash):
+		return "payload"
+	case e.hasTomb && row.Tomb != e.tomb, !e.hasTomb && row.Tomb != synclog.Revision{}:
+		return "tombstone revision"
+	case row.ServerVersion != e.serverVersion:
+		return fmt.Sprintf("server version %d, replay %d", row.ServerVersion, e.serverVersion)
+	case row.DeviceID != e.deviceID:
+		return "device"
+	case row.CreatedAtMs != e.created || row.UpdatedAtMs != e.updated || row.DeletedAtMs != e.deleted:
+		return "timestamps"
+	case row.Owner != e.owner:
+		return "owner"
+	}
+	return ""
+}
