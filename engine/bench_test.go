@@ -26,6 +26,7 @@ type benchEngine struct {
 	eng                    *Engine
 	db                     *synclog.DB
 	groups, bytes, batches atomic.Int64
+	commitNanos            atomic.Int64 // time the committer spent in synced commits
 	roles                  *memberRoles
 }
 
@@ -37,6 +38,7 @@ func openBenchEngine(b *testing.B) *benchEngine {
 			be.groups.Add(1)
 			be.bytes.Add(int64(s.Bytes))
 			be.batches.Add(int64(s.Batches))
+			be.commitNanos.Add(int64(s.Duration))
 		}})
 	if err != nil {
 		b.Fatal(err)
@@ -92,7 +94,7 @@ func BenchmarkPush(b *testing.B) {
 				lat := baseline.NewHistogram()
 				var next atomic.Int64
 				b.ResetTimer()
-				start := time.Now()
+				start, cpu0 := time.Now(), processCPU()
 				var wg sync.WaitGroup
 				for w := 0; w < conc; w++ {
 					wg.Add(1)
@@ -114,7 +116,7 @@ func BenchmarkPush(b *testing.B) {
 					}()
 				}
 				wg.Wait()
-				elapsed := time.Since(start)
+				elapsed, cpu := time.Since(start), processCPU()-cpu0
 				b.StopTimer()
 				ops := int64(nBatches * batch)
 				b.ReportMetric(float64(ops)/elapsed.Seconds(), "ops/s")
@@ -130,10 +132,18 @@ func BenchmarkPush(b *testing.B) {
 				opts := func() *pebble.Options {
 					return synclog.PebbleOptions(synclog.Config{Dir: "x", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MemTableSize: 64 << 20})
 				}
+				rawCPU0 := processCPU()
 				raw, err := baseline.PebbleSynced(b.TempDir(), opts, baseline.PebbleShape{KeysPerCommit: keysPerFsync, ValueBytes: bytesPerKey}, 0, elapsed)
 				if err != nil {
 					b.Fatal(err)
 				}
+				// CPU per op (this process, compactions included) depends far
+				// less on what else the machine runs than throughput does.
+				pushCPU := float64(cpu.Microseconds()) / float64(ops)
+				rawCPU := float64((processCPU() - rawCPU0).Microseconds()) / float64(max(raw.Ops/4, 1))
+				fmt.Printf("push batch=%d workspaces=%d CPU %.1f µs/op, raw Pebble %.1f µs/op (%.2fx); committer in synced commits %.0f%% of the run, %d batches/group\n",
+					batch, conc, pushCPU, rawCPU, pushCPU/rawCPU, 100*float64(be.commitNanos.Load())/float64(elapsed), be.batches.Load()/groups)
+				b.ReportMetric(pushCPU, "cpu-µs/op")
 				// Compare ops: the raw baseline commits keys; an op costs 4 keys.
 				rawOps := baseline.Result{Name: raw.Name + " (÷4 keys/op)", Ops: raw.Ops / 4, Elapsed: raw.Elapsed, Latencies: raw.Latencies}
 				measured := baseline.Result{Name: fmt.Sprintf("push batch=%d workspaces=%d", batch, conc), Ops: ops, Elapsed: elapsed, Latencies: lat}
