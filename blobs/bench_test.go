@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/or3/syncd/bench/baseline"
 	"github.com/or3/syncd/blobs"
+	"github.com/or3/syncd/storage"
 	"github.com/or3/syncd/storage/s3"
 	"github.com/or3/syncd/storage/storagetest"
 )
@@ -61,16 +64,32 @@ var bulkClient = &http.Client{Transport: &http.Transport{WriteBufferSize: 1 << 2
 // the buffer it is given.
 type discard struct{ io.Writer }
 
+// phases is one round trip's timing.
+type phases struct {
+	presign, put, commit, down time.Duration
+	cold                       bool // the download's object was evicted from the page cache first
+}
+
+func (p phases) up() time.Duration { return p.presign + p.put + p.commit }
+
+func (p *phases) add(q phases) {
+	p.presign, p.put, p.commit, p.down = p.presign+q.presign, p.put+q.put, p.commit+q.commit, p.down+q.down
+	p.cold = q.cold
+}
+
 // roundTrip uploads size bytes through syncd (presign, PUT, commit) and
-// downloads them (presign-download, GET); it returns the two durations.
-func (e *env) roundTrip(size int64, seed uint64) (up, down time.Duration) {
+// downloads them (presign-download, GET); it returns each phase's time.
+func (e *env) roundTrip(size int64, seed uint64) phases {
 	e.t.Helper()
 	hash := patternedHash(size, seed)
+	var ph phases
 	start := time.Now()
 	var ans blobs.PresignAnswer
 	if code := e.op(e.user, "presign-upload", map[string]any{"workspaceId": e.ws, "hash": "sha256:" + hash, "mimeType": "application/pdf", "sizeBytes": size}, &ans); code != 200 {
 		e.t.Fatalf("presign-upload: %d", code)
 	}
+	ph.presign = time.Since(start)
+	start = time.Now()
 	req, _ := http.NewRequest(http.MethodPut, e.abs(ans.URL), newPatterned(size, seed))
 	req.ContentLength = size
 	for k, v := range ans.Headers {
@@ -81,12 +100,17 @@ func (e *env) roundTrip(size int64, seed uint64) (up, down time.Duration) {
 		e.t.Fatalf("PUT: %v %v", err, resp)
 	}
 	_ = resp.Body.Close()
+	ph.put = time.Since(start)
+	start = time.Now()
 	body := map[string]any{"workspace_id": e.ws, "intent_id": ans.IntentID, "hash": "sha256:" + hash, "storage_id": ans.StorageID,
 		"mime_type": "application/pdf", "size_bytes": size, "name": "big.pdf", "kind": "pdf"}
 	if code := e.op(e.user, "commit", body, nil); code != 200 {
 		e.t.Fatalf("commit: %d", code)
 	}
-	up = time.Since(start)
+	ph.commit = time.Since(start)
+	// The object was just written: drop its cached pages, as the read
+	// baseline does, so the download reads the disk too.
+	ph.cold = evict(filepath.Join(e.dir, "blobs", filepath.FromSlash(ans.StorageID)))
 	start = time.Now()
 	var dl blobs.PresignAnswer
 	if code := e.op(e.user, "presign-download", map[string]any{"workspaceId": e.ws, "hash": hash}, &dl); code != 200 {
@@ -101,17 +125,66 @@ func (e *env) roundTrip(size int64, seed uint64) (up, down time.Duration) {
 	if err != nil || n != size {
 		e.t.Fatalf("GET read %d of %d bytes: %v", n, size, err)
 	}
-	return up, time.Since(start)
+	ph.down = time.Since(start)
+	return ph
+}
+
+// storePut times fs.Store.Put of size bytes (hash while writing, fsync
+// of the file and of its directory, rename): the upload's disk work
+// without HTTP.
+func storePut(tb testing.TB, dir string, size int64, seed uint64) time.Duration {
+	s := fsStoreAt(tb, filepath.Join(dir, "bench-store"))
+	sum, _ := hex.DecodeString(patternedHash(size, seed))
+	start := time.Now()
+	if _, err := s.Put(context.Background(), fmt.Sprintf("b/%x", seed), newPatterned(size, seed), storage.PutOptions{Size: size, ContentType: "application/pdf", SHA256: sum}); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// loopbackPut times a PUT of size bytes over loopback HTTP to a handler
+// that reads the body into a 1 MiB buffer and drops it: the transfer's
+// network cost without storing or hashing.
+func loopbackPut(tb testing.TB, url string, size int64, seed uint64) time.Duration {
+	req, _ := http.NewRequest(http.MethodPut, url, newPatterned(size, seed))
+	req.ContentLength = size
+	start := time.Now()
+	resp, err := bulkClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		tb.Fatalf("loopback PUT: %v %v", err, resp)
+	}
+	_ = resp.Body.Close()
+	return time.Since(start)
+}
+
+func sinkServer(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.CopyBuffer(discard{io.Discard}, r.Body, make([]byte, 1<<20))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String() + "/"
 }
 
 // BenchmarkFS_UploadDownload64MiB: a 64 MiB file up and down through
 // syncd's fs backend beside the same-run sequential write+fsync and read
 // of a 64 MiB file on the same filesystem (target ≥ 0.8x), and the bytes
-// the process allocated per round trip (flat in file size).
+// the process allocated per round trip (flat in file size). Two more
+// same-run references explain the upload: fs.Store.Put alone (the disk
+// work: hash, write, fsync file and directory, rename) and a loopback
+// HTTP PUT into a discarding handler (the network work). Each iteration
+// runs the baseline and the round trip back to back, so background load
+// drifts across both alike.
 func BenchmarkFS_UploadDownload64MiB(b *testing.B) {
 	const size = 64 << 20
 	e := newEnv(b, "fs", nil)
-	var up, down, bw, br time.Duration
+	sink := sinkServer(b)
+	var ph phases
+	var bw, br, sp, lp time.Duration
 	var note string
 	var alloc uint64
 	b.ResetTimer()
@@ -121,25 +194,36 @@ func BenchmarkFS_UploadDownload64MiB(b *testing.B) {
 			b.Fatal(err)
 		}
 		bw, br, note = bw+w.Elapsed, br+r.Elapsed, r.Note
+		sp += storePut(b, e.dir, size, uint64(1000+i))
+		lp += loopbackPut(b, sink, size, uint64(i+1))
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
-		u, d := e.roundTrip(size, uint64(i+1))
+		ph.add(e.roundTrip(size, uint64(i+1)))
 		runtime.ReadMemStats(&m1)
-		up, down, alloc = up+u, down+d, alloc+(m1.TotalAlloc-m0.TotalAlloc)
+		alloc += m1.TotalAlloc - m0.TotalAlloc
 	}
 	b.StopTimer()
 	n := int64(b.N)
+	up, down := ph.up(), ph.down
 	mUp := baseline.Result{Name: "syncd-fs-upload-64MiB (presign+PUT+commit)", Ops: n, Bytes: n * size, Elapsed: up}
-	mDown := baseline.Result{Name: "syncd-fs-download-64MiB (presign+GET)", Ops: n, Bytes: n * size, Elapsed: down}
+	dnote := "warm: object read from page cache"
+	if ph.cold {
+		dnote = "cold: object evicted from page cache"
+	}
+	mDown := baseline.Result{Name: "syncd-fs-download-64MiB (presign+GET)", Ops: n, Bytes: n * size, Elapsed: down, Note: dnote}
 	bW := baseline.Result{Name: "seq-write-fsync-64MiB", Ops: n, Bytes: n * size, Elapsed: bw}
 	bR := baseline.Result{Name: "seq-read-64MiB", Ops: n, Bytes: n * size, Elapsed: br, Note: note}
 	baseline.Report(os.Stdout, "fs upload", mUp, bW)
 	baseline.Report(os.Stdout, "fs download", mDown, bR)
+	per := func(d time.Duration) time.Duration { return (d / time.Duration(n)).Round(100 * time.Microsecond) }
+	fmt.Printf("fs upload phases per 64 MiB: presign %v, PUT %v, commit %v; references: baseline write+fsync %v, fs.Store.Put alone %v (%.2fx baseline), loopback HTTP PUT alone %v (%.2fx baseline)\n",
+		per(ph.presign), per(ph.put), per(ph.commit), per(bw), per(sp), baseline.Ratio(float64(bw), float64(sp)), per(lp), baseline.Ratio(float64(bw), float64(lp)))
 	both := baseline.Ratio(float64(2*n*size)/(up+down).Seconds(), float64(2*n*size)/(bw+br).Seconds())
 	fmt.Printf("fs round trip: %.2fx baseline (write+read); process allocated %.1f MiB per 64 MiB round trip\n", both, float64(alloc)/float64(n)/(1<<20))
 	b.ReportMetric(baseline.Ratio(mUp.BytesPerSec(), bW.BytesPerSec()), "upload-x-baseline")
 	b.ReportMetric(baseline.Ratio(mDown.BytesPerSec(), bR.BytesPerSec()), "download-x-baseline")
 	b.ReportMetric(both, "roundtrip-x-baseline")
+	b.ReportMetric(baseline.Ratio(float64(bw), float64(sp)), "store-put-x-baseline")
 	b.ReportMetric(float64(alloc)/float64(n)/(1<<20), "alloc-MiB/op")
 }
 

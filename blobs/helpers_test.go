@@ -13,9 +13,14 @@ import (
 
 func fsStore(t *testing.T, dataDir string) *fs.Store {
 	t.Helper()
-	s, err := fs.Open(filepath.Join(dataDir, "blobs"))
+	return fsStoreAt(t, filepath.Join(dataDir, "blobs"))
+}
+
+func fsStoreAt(tb testing.TB, dir string) *fs.Store {
+	tb.Helper()
+	s, err := fs.Open(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return s
 }

@@ -46,6 +46,8 @@ type Store struct {
 	root string
 	tmp  string
 	bufs sync.Pool
+	// noWriteback turns startWriteback off (benchmarks compare).
+	noWriteback bool
 }
 
 // Open returns a store rooted at dir, creating it (mode 0700).
@@ -106,7 +108,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, o storage.PutO
 	// Copy and hash in a pipeline: the SHA-256 of chunk i runs on another
 	// core while chunk i+1 is read and written, so hashing costs little
 	// wall time beside the disk.
-	n, sum, err := s.copyHashed(ctx, f, r, o.Size)
+	n, sum, err := s.copyHashed(ctx, f, int64(len(hdr)), r, o.Size)
 	if err != nil {
 		return obj, err
 	}
@@ -144,10 +146,19 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, o storage.PutO
 // hasher.
 const pipeDepth = 4
 
-// copyHashed copies up to size+1 bytes of r into f (one more than size, to
-// notice a longer stream) and returns how many it copied and their
-// SHA-256.
-func (s *Store) copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64) (int64, []byte, error) {
+// writebackEvery: after this many bytes a Put asks the kernel to start
+// writing them to disk (startWriteback), so a large object's final fsync
+// does not have to write the whole file at once.
+const writebackEvery = 8 << 20
+
+// readaheadMin: a Get of at least this many bytes asks the kernel to read
+// the whole range ahead (startReadahead).
+const readaheadMin = 1 << 20
+
+// copyHashed copies up to size+1 bytes of r into f after its base-byte
+// header (one more than size, to notice a longer stream) and returns how
+// many it copied and their SHA-256.
+func (s *Store) copyHashed(ctx context.Context, f *os.File, base int64, r io.Reader, size int64) (int64, []byte, error) {
 	free := make(chan *[]byte, pipeDepth)
 	for i := 0; i < pipeDepth; i++ {
 		free <- s.bufs.Get().(*[]byte)
@@ -164,7 +175,7 @@ func (s *Store) copyHashed(ctx context.Context, f *os.File, r io.Reader, size in
 		sumCh <- h.Sum(nil)
 	}()
 	src := &ctxReader{ctx: ctx, r: io.LimitReader(r, size+1)}
-	var n int64
+	var n, flushed int64
 	var err error
 	for {
 		bp := <-free
@@ -175,6 +186,10 @@ func (s *Store) copyHashed(ctx context.Context, f *os.File, r io.Reader, size in
 			}
 			n += int64(k)
 			chunks <- (*bp)[:k]
+			if n-flushed >= writebackEvery && !s.noWriteback {
+				startWriteback(f, base+flushed, n-flushed)
+				flushed = n
+			}
 		} else {
 			free <- bp
 		}
@@ -289,6 +304,9 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if _, err := f.Seek(hlen+offset, io.SeekStart); err != nil {
 		_ = f.Close()
 		return nil, obj, fmt.Errorf("storage/fs: %w", err)
+	}
+	if length >= readaheadMin {
+		startReadahead(f, hlen+offset, length)
 	}
 	return &fileReader{File: f, left: length}, obj, nil
 }
