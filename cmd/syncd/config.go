@@ -47,6 +47,8 @@ type settings struct {
 	RateLimits          []string
 	WebhookAllowPrivate bool
 	JobsMaxPerUser      int64
+	MemTableMB          int64 // Pebble memtable size
+	CacheMB             int64 // Pebble block cache for sstable blocks
 	JobsMaxGlobal       int64
 
 	// source names where each setting came from (flag, env, file,
@@ -268,6 +270,12 @@ var settingsTable = []setting{
 	{name: "jobs-max-global", env: "SYNCD_JOBS_MAX_GLOBAL", def: "20",
 		help:  "background jobs running at once in this region",
 		apply: integer(1, func(s *settings) *int64 { return &s.JobsMaxGlobal })},
+	{name: "memtable-mb", env: "SYNCD_MEMTABLE_MB", def: "64",
+		help:  "Pebble memtable size in MiB (up to two are in memory; larger ones cost more per write)",
+		apply: integer(4, func(s *settings) *int64 { return &s.MemTableMB })},
+	{name: "cache-mb", env: "SYNCD_CACHE_MB", def: "64",
+		help:  "Pebble block cache for sstable blocks in MiB (beside the memtables)",
+		apply: integer(1, func(s *settings) *int64 { return &s.CacheMB })},
 }
 
 // envOnly are settings read only from the environment (secrets).
@@ -426,6 +434,10 @@ func (s *settings) valueOf(name string) string {
 		return strconv.FormatInt(s.JobsMaxPerUser, 10)
 	case "jobs-max-global":
 		return strconv.FormatInt(s.JobsMaxGlobal, 10)
+	case "memtable-mb":
+		return strconv.FormatInt(s.MemTableMB, 10)
+	case "cache-mb":
+		return strconv.FormatInt(s.CacheMB, 10)
 	}
 	return ""
 }

@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/or3/syncd/daemon"
+	synclog "github.com/or3/syncd/log"
 )
 
 // version is the build version; release builds set it with
@@ -117,6 +118,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       s.IdleTimeout,
 		JobsMaxPerUser:    int(s.JobsMaxPerUser),
 		JobsMaxGlobal:     int(s.JobsMaxGlobal),
+		// Pebble's memory: memtables and the block cache.
+		TuneLog: func(c *synclog.Config) {
+			c.MemTableSize = uint64(s.MemTableMB) << 20
+			c.CacheSize = s.CacheMB << 20
+		},
 		// Blob storage: the backend, its S3 credentials and the limits.
 		Blob:                s.Blob,
 		S3AccessKey:         s.S3AccessKey,
