@@ -99,16 +99,24 @@ func foldPending(b *synclog.Batch, ev *synclog.SystemEvent) error {
 // notePending durably records an issued upload URL before it is handed
 // out, so a crash right after cannot leave an untracked object.
 func (g *Gateway) notePending(ctx context.Context, user, ws, hash, key string, sweepAt time.Time) error {
+	body := pendingBody{Workspace: ws, Hash: hash, P: Pending{StorageID: key, SweepAtMs: sweepAt.UnixMilli()}}
+	return g.commitPending(ctx, evPending, user, g.cfg.Now(), []pendingBody{body})
+}
+
+// commitPending appends and folds one event of type typ per body, in one
+// batch.
+func (g *Gateway) commitPending(ctx context.Context, typ, actor string, at time.Time, bodies []pendingBody) error {
 	b := g.db.NewBatch()
 	defer b.Close()
-	body := &pendingBody{Workspace: ws, Hash: hash, P: Pending{StorageID: key, SweepAtMs: sweepAt.UnixMilli()}}
-	ev := &synclog.SystemEvent{Type: evPending, AtMs: g.cfg.Now().UnixMilli(), Actor: user, Body: synclog.MustEncode(body)}
-	seq := g.db.NextSystemSeq()
-	if err := b.AppendEvent(synclog.SystemKey(seq), ev); err != nil {
-		return syncerr.Internal(err, "append")
-	}
-	if err := foldPending(b, ev); err != nil {
-		return syncerr.Internal(err, "fold")
+	for i := range bodies {
+		ev := &synclog.SystemEvent{Type: typ, AtMs: at.UnixMilli(), Actor: actor, Body: synclog.MustEncode(&bodies[i])}
+		seq := g.db.NextSystemSeq()
+		if err := b.AppendEvent(synclog.SystemKey(seq), ev); err != nil {
+			return syncerr.Internal(err, "append")
+		}
+		if err := foldPending(b, ev); err != nil {
+			return syncerr.Internal(err, "fold")
+		}
 	}
 	if err := g.db.Commit(ctx, b); err != nil {
 		return commitErr(err)
@@ -333,22 +341,7 @@ func (g *Gateway) retire(ctx context.Context, done []pendingBody, now time.Time)
 	if len(done) == 0 {
 		return nil
 	}
-	b := g.db.NewBatch()
-	defer b.Close()
-	for i := range done {
-		ev := &synclog.SystemEvent{Type: evSwept, AtMs: now.UnixMilli(), Actor: "system", Body: synclog.MustEncode(&done[i])}
-		seq := g.db.NextSystemSeq()
-		if err := b.AppendEvent(synclog.SystemKey(seq), ev); err != nil {
-			return syncerr.Internal(err, "append")
-		}
-		if err := foldPending(b, ev); err != nil {
-			return syncerr.Internal(err, "fold")
-		}
-	}
-	if err := g.db.Commit(ctx, b); err != nil {
-		return commitErr(err)
-	}
-	return nil
+	return g.commitPending(ctx, evSwept, "system", now, done)
 }
 
 // Start runs SweepAbandoned every Config.SweepEvery (not at all when it
