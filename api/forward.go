@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/or3/syncd/blobs"
 	"github.com/or3/syncd/syncerr"
@@ -45,6 +48,26 @@ type Forward struct {
 	// RetryAfter is the Retry-After (seconds) of a 503 for an unreachable
 	// home. Default 5.
 	RetryAfter int
+
+	// calls counts forwarded calls by home region and outcome (the home's
+	// status, or "unreachable"): syncd_forwarded_requests_total.
+	once  sync.Once
+	calls *prometheus.CounterVec
+}
+
+// count records one forwarded call in the server's registry.
+func (s *Server) countForward(home, outcome string) {
+	f := s.cfg.Forward
+	f.once.Do(func() {
+		f.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncd_forwarded_requests_total",
+			Help: "Calls forwarded to the workspace's home region, by home region and outcome (its HTTP status, or unreachable).",
+		}, []string{"home", "outcome"})
+		if err := s.metrics.reg.Register(f.calls); err != nil {
+			s.log.Warn("forwarded-call metric not registered", "err", err)
+		}
+	})
+	f.calls.WithLabelValues(home, outcome).Inc()
 }
 
 // maxForwardAnswer bounds the answer of a forwarded call (RPC and intent
@@ -182,6 +205,7 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, home, base string
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		s.countForward(home, "unreachable")
 		s.log.Warn("home region unreachable", "home", home, "path", r.URL.Path, "err", err)
 		s.unavailable(w, r, syncerr.Unavailable(err, "the home region %s of this workspace is unreachable, retry later", home))
 		return
@@ -192,10 +216,12 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, home, base string
 		err = errors.New("answer too large")
 	}
 	if err != nil {
+		s.countForward(home, "unreachable")
 		s.log.Warn("home region answer lost", "home", home, "path", r.URL.Path, "status", resp.StatusCode, "err", err)
 		s.unavailable(w, r, syncerr.Unavailable(err, "the home region %s of this workspace did not answer, retry later", home))
 		return
 	}
+	s.countForward(home, strconv.Itoa(resp.StatusCode))
 	h := w.Header()
 	for _, k := range []string{"Content-Type", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"} {
 		if v := resp.Header.Get(k); v != "" {

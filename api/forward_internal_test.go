@@ -126,6 +126,9 @@ func TestForward_HomeDecisionGoesHome(t *testing.T) {
 	if c := st.called(); strings.Join(c, ",") != "listInvites,createInvite,createInvite" {
 		t.Fatalf("local calls: %v", c)
 	}
+	if m := serve(srv, http.MethodGet, "/metrics", "").Body.String(); !strings.Contains(m, `syncd_forwarded_requests_total{home="home",outcome="409"} 3`) {
+		t.Errorf("metrics lack the three forwarded calls:\n%s", m)
+	}
 }
 
 // TestForward_HomeUnreachable: a home that cannot be reached, or is no
@@ -148,6 +151,9 @@ func TestForward_HomeUnreachable(t *testing.T) {
 	}
 	if c := st.called(); len(c) != 0 {
 		t.Fatalf("refused calls ran here: %v", c)
+	}
+	if m := serve(srv, http.MethodGet, "/metrics", "").Body.String(); !strings.Contains(m, `syncd_forwarded_requests_total{home="home",outcome="unreachable"} 2`) {
+		t.Errorf("metrics lack the two unreachable calls:\n%s", m)
 	}
 }
 
