@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -45,6 +46,7 @@ const notificationsTable = "notifications"
 
 // ent is the rebuilt state of one entity.
 type ent struct {
+	id                string // table 0x00 pk
 	put, tomb         synclog.Revision
 	hasPut, hasTomb   bool
 	softDel, payNil   bool
@@ -100,16 +102,14 @@ type syncChecker struct {
 	ws      string
 	wsIdx   uint32
 	ents    []ent
-	byID    map[string]int32
+	byHash  map[uint64]int32 // entity id hash → index in ents
+	collide map[string]int32 // entity ids whose hash another id holds
 	counter uint64
 	interns map[string]string
 
 	// iterators over the state keyspaces, advanced workspace by workspace
 	rowIt, tombIt, tbvIt, ctrIt *pebble.Iterator
 	rowOK, tombOK, tbvOK, ctrOK bool
-
-	enc    *msgpack.Encoder
-	encBuf bytes.Buffer
 
 	events, bytesRead, rows int64
 	progress                func(done int64)
@@ -129,9 +129,7 @@ type opDup struct {
 // verifySync checks the sync keyspaces of v against its change log.
 func verifySync(ctx context.Context, v *synclog.View, folder synclog.Folder, rep *VerifyReport, progress func(done int64)) (err error) {
 	c := &syncChecker{ctx: ctx, v: v, folder: folder, rep: rep, seed: maphash.MakeSeed(), opSeen: map[uint64]opLoc{},
-		byID: map[string]int32{}, interns: map[string]string{}, progress: progress}
-	c.enc = msgpack.NewEncoder(&c.encBuf)
-	c.enc.UseCompactInts(true)
+		interns: map[string]string{}, progress: progress}
 	defer func() {
 		if c.single != nil {
 			_ = c.single.Close()
@@ -277,8 +275,52 @@ func (c *syncChecker) startWorkspace(ws string) {
 	c.wsIdx = uint32(len(c.wsNames))
 	c.wsNames = append(c.wsNames, ws)
 	c.ents = c.ents[:0]
-	clear(c.byID)
+	c.collide = nil
+	// Sized from the counter: about one entity per version at most.
+	var ctr synclog.CounterRecord
+	_, _ = synclog.GetRecord(c.v, synclog.CounterKey(ws), &ctr)
+	c.byHash = make(map[uint64]int32, min(ctr.Counter, 1<<22))
+	c.ents = slicesGrow(c.ents, int(min(ctr.Counter, 1<<22)))
 	c.counter = 0
+}
+
+func slicesGrow(s []ent, n int) []ent {
+	if cap(s) >= n {
+		return s
+	}
+	return make([]ent, 0, n)
+}
+
+// weakEntityHash makes entity ids collide (tests of the collision path).
+var weakEntityHash = false
+
+// lookup finds the entity id; h is its hash, for add.
+func (c *syncChecker) lookup(id []byte) (i int32, h uint64, ok bool) {
+	h = maphash.Bytes(c.seed, id)
+	if weakEntityHash {
+		h %= 3 // tests: collisions everywhere
+	}
+	i, ok = c.byHash[h]
+	if !ok || c.ents[i].id == string(id) {
+		return i, h, ok
+	}
+	i, ok = c.collide[string(id)]
+	return i, h, ok
+}
+
+// add appends a new entity.
+func (c *syncChecker) add(id []byte, h uint64) int32 {
+	c.ents = append(c.ents, ent{id: string(id)})
+	i := int32(len(c.ents) - 1)
+	if _, taken := c.byHash[h]; taken {
+		if c.collide == nil {
+			c.collide = map[string]int32{}
+		}
+		c.collide[string(id)] = i
+	} else {
+		c.byHash[h] = i
+	}
+	return i
 }
 
 func (c *syncChecker) intern(s string) string {
@@ -307,11 +349,9 @@ func (c *syncChecker) fold(ver uint64, rec *synclog.ChangeRecord) error {
 	// The register. The entity id is table 0x00 pk.
 	var idBuf [128]byte
 	id := append(append(append(idBuf[:0], rec.Table...), 0), rec.PK...)
-	i, found := c.byID[string(id)]
+	i, h, found := c.lookup(id)
 	if !found {
-		c.ents = append(c.ents, ent{})
-		i = int32(len(c.ents) - 1)
-		c.byID[string(id)] = i
+		i = c.add(id, h)
 	}
 	e := &c.ents[i]
 	rev := crdt.Revision{Clock: rec.Clock, HLC: rec.HLC, OpID: rec.OpID, Fingerprint: rec.Fingerprint}
@@ -563,44 +603,40 @@ func (c *syncChecker) finishWorkspace(wsKey []byte) error {
 	} else {
 		c.rep.problem("workspace %q: counter missing", c.ws)
 	}
-	// Rows.
+	// Rows, in two halves on two cores (the rebuilt state is read-only
+	// now; each half marks its own entities).
 	c.extra(c.rowIt, &c.rowOK, prefix(synclog.PrefixRow), "row")
-	var row synclog.RowRecord
-	for ; c.rowOK && inWS(c.rowIt.Key(), wsKey); c.rowOK = c.rowIt.Next() {
-		k, val := c.rowIt.Key(), c.rowIt.Value()
-		c.bytesRead += int64(len(k) + len(val))
-		c.rows++
-		i, ok := c.byID[string(k[1+len(wsKey):])]
-		if !ok {
-			c.rep.problem("row %q is not derived from the log", k)
-			continue
+	lo := prefix(synclog.PrefixRow)
+	hi := synclog.PrefixEnd(lo)
+	mid := append(append([]byte(nil), lo...), c.medianID()...)
+	halves := [2]rowHalf{{lower: lo, upper: mid}, {lower: mid, upper: hi}}
+	var wg sync.WaitGroup
+	for h := range halves {
+		wg.Go(func() { halves[h].err = c.compareRows(&halves[h], len(wsKey)) })
+	}
+	wg.Wait()
+	for _, h := range halves {
+		if h.err != nil {
+			return h.err
 		}
-		e := &c.ents[i]
-		e.seen = true
-		if err := synclog.DecodeRowAliased(k, val, &row); err != nil {
-			c.rep.problem("row %q: %v", k, err)
-			continue
+		c.rows += h.rows
+		c.bytesRead += h.read
+		for _, p := range h.problems {
+			c.rep.problem("%s", p)
 		}
-		if what := c.rowDiff(e, &row); what != "" {
-			c.rep.problem("row %q differs from replay: %s", k, what)
-			continue
+		if h.failed && len(h.problems) == 0 {
+			c.rep.problem("workspace %q: rows differ from replay", c.ws)
 		}
-		c.encBuf.Reset()
-		if err := c.enc.Encode(&row); err != nil || !bytes.Equal(c.encBuf.Bytes(), val) {
-			c.rep.problem("row %q: not the encoding replay writes", k)
-		}
-		if c.rows%4096 == 0 {
-			if err := c.ctx.Err(); err != nil {
-				return err
-			}
-		}
+	}
+	if c.rowOK {
+		c.rowOK = c.rowIt.SeekGE(hi)
 	}
 	// Tombstones and their version index.
 	c.extra(c.tombIt, &c.tombOK, prefix(synclog.PrefixTomb), "tombstone")
 	for ; c.tombOK && inWS(c.tombIt.Key(), wsKey); c.tombOK = c.tombIt.Next() {
 		k, val := c.tombIt.Key(), c.tombIt.Value()
 		c.bytesRead += int64(len(k) + len(val))
-		i, ok := c.byID[string(k[1+len(wsKey):])]
+		i, _, ok := c.lookup(k[1+len(wsKey):])
 		if !ok || !c.ents[i].hasTomb {
 			c.rep.problem("tombstone %q is not derived from the log", k)
 			continue
@@ -618,7 +654,7 @@ func (c *syncChecker) finishWorkspace(wsKey []byte) error {
 		k, val := c.tbvIt.Key(), c.tbvIt.Value()
 		c.bytesRead += int64(len(k) + len(val))
 		tbv++
-		i, ok := c.byID[string(val)]
+		i, _, ok := c.lookup(val)
 		if !ok || len(k) != 1+len(wsKey)+8 || !c.ents[i].hasTomb || c.ents[i].tombVer != beU64(k[1+len(wsKey):]) {
 			c.rep.problem("tombstone index entry %q differs from replay", k)
 		}
@@ -628,12 +664,12 @@ func (c *syncChecker) finishWorkspace(wsKey []byte) error {
 	for i := range c.ents {
 		e := &c.ents[i]
 		if !e.seen {
-			c.rep.problem("workspace %q: row %q of the log is missing", c.ws, c.idOf(int32(i)))
+			c.rep.problem("workspace %q: row %q of the log is missing", c.ws, e.id)
 		}
 		if e.hasTomb {
 			tombs++
 			if !e.tombSeen {
-				c.rep.problem("workspace %q: tombstone %q of the log is missing", c.ws, c.idOf(int32(i)))
+				c.rep.problem("workspace %q: tombstone %q of the log is missing", c.ws, e.id)
 			}
 		}
 	}
@@ -641,15 +677,6 @@ func (c *syncChecker) finishWorkspace(wsKey []byte) error {
 		c.rep.problem("workspace %q: %d tombstone index entries, replay has %d", c.ws, tbv, tombs)
 	}
 	return nil
-}
-
-func (c *syncChecker) idOf(i int32) string {
-	for id, j := range c.byID {
-		if j == i {
-			return id
-		}
-	}
-	return "?"
 }
 
 func beU64(b []byte) uint64 {
@@ -682,4 +709,78 @@ func (c *syncChecker) rowDiff(e *ent, row *synclog.RowRecord) string {
 		return "owner"
 	}
 	return ""
+}
+
+// rowHalf is one range of a workspace's rows compared on its own core.
+type rowHalf struct {
+	lower, upper []byte
+	rows, read   int64
+	problems     []string
+	failed       bool
+	err          error
+}
+
+func (h *rowHalf) problem(format string, args ...any) {
+	if len(h.problems) < maxProblems {
+		h.problems = append(h.problems, fmt.Sprintf(format, args...))
+	}
+	h.failed = true
+}
+
+// medianID returns an entity id near the middle of the workspace's ids
+// (from a sample), to split its rows in two.
+func (c *syncChecker) medianID() string {
+	if len(c.ents) == 0 {
+		return ""
+	}
+	step := max(1, len(c.ents)/255)
+	var sample []string
+	for i := 0; i < len(c.ents); i += step {
+		sample = append(sample, c.ents[i].id)
+	}
+	slices.Sort(sample)
+	return sample[len(sample)/2]
+}
+
+// compareRows compares the stored rows in [h.lower, h.upper) with the
+// rebuilt entities. wsLen is the length of the encoded workspace.
+func (c *syncChecker) compareRows(h *rowHalf, wsLen int) error {
+	it, err := c.v.NewIter(h.lower, h.upper)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseCompactInts(true)
+	var row synclog.RowRecord
+	for ok := it.First(); ok; ok = it.Next() {
+		k, val := it.Key(), it.Value()
+		h.read += int64(len(k) + len(val))
+		if h.rows++; h.rows%4096 == 0 {
+			if err := c.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		i, _, found := c.lookup(k[1+wsLen:])
+		if !found {
+			h.problem("row %q is not derived from the log", k)
+			continue
+		}
+		e := &c.ents[i]
+		e.seen = true
+		if err := synclog.DecodeRowAliased(k, val, &row); err != nil {
+			h.problem("row %q: %v", k, err)
+			continue
+		}
+		if what := c.rowDiff(e, &row); what != "" {
+			h.problem("row %q differs from replay: %s", k, what)
+			continue
+		}
+		buf.Reset()
+		if err := enc.Encode(&row); err != nil || !bytes.Equal(buf.Bytes(), val) {
+			h.problem("row %q: not the encoding replay writes", k)
+		}
+	}
+	return it.Error()
 }

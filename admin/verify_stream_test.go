@@ -161,3 +161,11 @@ func TestVerifyStream_EqualsSharedFold(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyStream_EntityHashCollisions runs the property with entity ids
+// that collide all the time.
+func TestVerifyStream_EntityHashCollisions(t *testing.T) {
+	weakEntityHash = true
+	defer func() { weakEntityHash = false }()
+	TestVerifyStream_EqualsSharedFold(t)
+}
