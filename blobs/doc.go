@@ -27,6 +27,9 @@
 // (keyspace 0x52, events "blob.stored" / "blob.deleted", folded by Fold):
 // GC walks it to find objects whose file_meta row is deleted, so GC never
 // rescans collected history and never deletes an object it did not store.
+// Every upload URL handed out is recorded too (keyspace 0x53, events
+// "blob.pending" / "blob.swept"), so objects that no commit claimed are
+// found and removed (sweep.go, "Abandoned uploads").
 //
 // # Order of effects (nothing half-committed)
 //
