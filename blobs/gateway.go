@@ -34,7 +34,12 @@ type Gateway struct {
 	// reviving.
 	wsLocks [64]sync.RWMutex
 
-	// The abandoned-upload sweep (sweep.go).
+	// The abandoned-upload sweep (sweep.go). presignLocks: presign-upload
+	// holds the read side (striped by workspace) while it records a URL,
+	// the sweep the write side while it decides on an object, so a sweep
+	// never removes content a presign is handing out a URL for (and GC,
+	// which holds wsLocks, never delays a presign).
+	presignLocks        [64]sync.RWMutex
 	sweepMu             sync.Mutex // one sweep at a time
 	sweeps              sweepCounters
 	loopOnce, closeOnce sync.Once
@@ -205,11 +210,11 @@ func (g *Gateway) PresignUpload(ctx context.Context, user string, req PresignUpl
 		return PresignAnswer{}, err
 	}
 	// The URL is recorded for the abandoned-upload sweep before it is
-	// handed out; the workspace's read lock keeps a sweep from deciding
-	// on this content meanwhile.
-	wl := &g.wsLocks[stripe(ws)]
-	wl.RLock()
-	defer wl.RUnlock()
+	// handed out; the read lock keeps a sweep from deciding on this
+	// workspace's content meanwhile.
+	pl := &g.presignLocks[stripe(ws)]
+	pl.RLock()
+	defer pl.RUnlock()
 	urlExp := time.UnixMilli(ans.ExpiresAt)
 	var in Intent
 	if id := strings.TrimSpace(req.IntentID); id != "" {

@@ -295,9 +295,11 @@ func (g *Gateway) sweepPage(ctx context.Context, due []dueUpload, nowMs int64, r
 }
 
 func (g *Gateway) sweepOne(ctx context.Context, d dueUpload, nowMs int64) (deleted, decided bool, err error) {
-	wl := &g.wsLocks[stripe(d.ws)]
-	wl.Lock()
+	wl, pl := &g.wsLocks[stripe(d.ws)], &g.presignLocks[stripe(d.ws)]
+	wl.Lock() // no commit, delete or GC of the workspace meanwhile
 	defer wl.Unlock()
+	pl.Lock() // no presign of the workspace meanwhile
+	defer pl.Unlock()
 	v, err := g.view()
 	if err != nil {
 		return false, false, err
