@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,21 +211,40 @@ func fwUpload(t *testing.T, r *fwRegion, user, ws string, content []byte) (hash,
 // fwDownload presigns a download of ws's file hash at r and GETs it.
 func fwDownload(t *testing.T, r *fwRegion, user, ws, hash string) []byte {
 	t.Helper()
-	a := r.do(t, http.MethodPost, "/v1/storage/presign-download", user, map[string]any{"workspaceId": ws, "hash": hash})
-	var down struct{ URL string }
-	if a.status != http.StatusOK || json.Unmarshal(a.body, &down) != nil {
-		t.Fatalf("presign-download in %s: %s", r.name, a)
-	}
-	resp, err := http.Get(r.url + down.URL)
+	got, err := r.download(user, ws, hash)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return got
+}
+
+// download presigns a download of ws's file hash at r and GETs it (no
+// *testing.T: concurrent downloads call it from other goroutines).
+func (r *fwRegion) download(user, ws, hash string) ([]byte, error) {
+	raw, _ := json.Marshal(map[string]any{"workspaceId": ws, "hash": hash})
+	req, _ := http.NewRequest(http.MethodPost, r.url+"/v1/storage/presign-download", bytes.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Syncd-User", user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var down struct{ URL string }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &down) != nil {
+		return nil, fmt.Errorf("presign-download in %s: %d %s", r.name, resp.StatusCode, body)
+	}
+	if resp, err = http.Get(r.url + down.URL); err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	got, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("download in %s: status %d, %v", r.name, resp.StatusCode, err)
+		return nil, fmt.Errorf("download in %s: status %d, %v", r.name, resp.StatusCode, err)
 	}
-	return got
+	return got, nil
 }
 
 // serverVersion is GET /v1/sync/server-version at r.
@@ -351,6 +371,18 @@ func TestForward_ThreeRegions(t *testing.T) {
 	if got := fwDownload(t, r1, alice.UserID, ws, good); !bytes.Equal(got, content) {
 		t.Fatalf("download in r1: %d bytes, not the %d uploaded in r0", len(got), len(content))
 	}
+	// Concurrent first downloads in r2 (one fetch; every answer whole).
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got, err := r2.download(alice.UserID, ws, good); err != nil || !bytes.Equal(got, content) {
+				t.Errorf("concurrent download in r2: %d bytes, not the %d uploaded in r0 (%v)", len(got), len(content), err)
+			}
+		}()
+	}
+	wg.Wait()
 	a = r1.do(t, http.MethodPost, "/v1/storage/presign-download", alice.UserID, map[string]any{"workspaceId": ws, "hash": badHash})
 	if a.status != http.StatusNotFound {
 		t.Fatalf("presign-download in r1 of a file whose origin copy does not match its hash: %s", a)
