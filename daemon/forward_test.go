@@ -247,6 +247,22 @@ func (r *fwRegion) download(user, ws, hash string) ([]byte, error) {
 	return got, nil
 }
 
+// lastOrigin is the highest origin sequence r accepted itself.
+func (r *fwRegion) lastOrigin(t *testing.T) uint64 {
+	t.Helper()
+	var last uint64
+	for {
+		evs, err := r.d.Engine.ReadOrigin(last, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return last
+		}
+		last = evs[len(evs)-1].Seq
+	}
+}
+
 // serverVersion is GET /v1/sync/server-version at r.
 func (r *fwRegion) serverVersion(t *testing.T, user, ws string) uint64 {
 	t.Helper()
@@ -418,6 +434,7 @@ func TestForward_ThreeRegions(t *testing.T) {
 	// nothing there; local calls are still served.
 	var before []json.RawMessage
 	r1.rpc(t, "auth.listInvites", &before, map[string]string{"workspaceId": ws})
+	accepted := r1.lastOrigin(t) // events r1 itself accepted so far
 	r0.stop()
 	for _, c := range []struct {
 		name, path string
@@ -429,8 +446,10 @@ func TestForward_ThreeRegions(t *testing.T) {
 			"expiresAt": time.Now().Add(time.Hour).UnixMilli(),
 		}}},
 		{"setMemberRole", "/v1/rpc/workspaceAccess.setMemberRole", "", []any{map[string]string{"workspaceId": ws, "userId": bob.UserID, "role": "editor"}}},
+		{"acceptInviteAndProvisionUser", "/v1/rpc/auth.acceptInviteAndProvisionUser", "", []any{map[string]string{
+			"provider": "p", "providerUserId": "carol", "email": "carol@example.com", "workspaceId": ws, "tokenHash": inv.TokenHash,
+		}}},
 		{"reserve", "/v1/sync/upload-intents/reserve", alice.UserID, map[string]any{"workspaceId": ws, "hash": hashOf("three"), "mimeType": "image/png", "sizeBytes": 10}},
-		{"presign-upload", "/v1/storage/presign-upload", alice.UserID, map[string]any{"workspaceId": ws, "hash": hashOf("three"), "mimeType": "image/png", "sizeBytes": 10}},
 	} {
 		a := r1.do(t, http.MethodPost, c.path, c.user, c.body)
 		var e struct {
@@ -440,6 +459,14 @@ func TestForward_ThreeRegions(t *testing.T) {
 		if a.status != http.StatusServiceUnavailable || e.Error.Code != "UNAVAILABLE" || a.header.Get("Retry-After") == "" {
 			t.Errorf("%s in r1 with its home region down: %s (Retry-After %q)", c.name, a, a.header.Get("Retry-After"))
 		}
+	}
+	if got := r1.lastOrigin(t); got != accepted {
+		t.Errorf("r1 logged events of its own (origin sequence %d → %d) for calls its home refused", accepted, got)
+	}
+	// A storage upload needs the home's reservation too.
+	a = r1.do(t, http.MethodPost, "/v1/storage/presign-upload", alice.UserID, map[string]any{"workspaceId": ws, "hash": hashOf("three"), "mimeType": "image/png", "sizeBytes": 10})
+	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" {
+		t.Errorf("presign-upload in r1 with its home region down: %s (Retry-After %q)", a, a.header.Get("Retry-After"))
 	}
 	var after []json.RawMessage
 	r1.rpc(t, "auth.listInvites", &after, map[string]string{"workspaceId": ws})
