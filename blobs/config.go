@@ -121,8 +121,10 @@ type Config struct {
 	MimeAllow []string
 	// AbandonedUploadTTL: an uploaded object no commit claimed is removed
 	// this long after its upload URL and its intent expire, and a partial
-	// transfer this long after the longest URL could have expired.
-	// Default DefaultAbandonedUploadTTL (1 h).
+	// transfer this long after the longest URL could have expired. Keep it
+	// above the longest transfer the HTTP server allows (an hour for
+	// /v1/blobs): an upload still arriving after its sweep would leave an
+	// object nothing tracks. Default DefaultAbandonedUploadTTL (1 h).
 	AbandonedUploadTTL time.Duration
 	// SweepEvery is the abandoned-upload sweep's schedule (Start).
 	// Default DefaultSweepEvery (10 min); negative: no scheduled sweep.
