@@ -65,6 +65,8 @@ type region struct {
 	routes  []string
 	natsURL string
 	noRepl  bool
+	// replicas of the stream (0: the replicator's default).
+	replicas int
 
 	db  *synclog.DB
 	eng *engine.Engine
@@ -131,7 +133,7 @@ func (r *region) open() {
 	}
 	rep, err := replica.New(replica.Config{
 		Region: r.name, StoreDir: filepath.Join(r.dir, "jetstream"), NATSURL: r.natsURL,
-		Listen: r.listen, Routes: r.routes, Source: source{eng}, Sink: sink{eng},
+		Listen: r.listen, Routes: r.routes, Replicas: r.replicas, Source: source{eng}, Sink: sink{eng},
 		PollEvery: 20 * time.Millisecond, DiscoverEvery: 200 * time.Millisecond, Logger: quiet,
 	})
 	if err != nil {

@@ -286,18 +286,26 @@ func (r *Replicator) Close() {
 	r.shutdownServer()
 }
 
-// ensureStream creates (or updates) the stream, retrying while the cluster
-// elects its meta leader.
+// streamName is the stream of origin region reg: one stream per origin,
+// so that Nats-Expected-Last-Msg-Id can keep each one gap-free and in
+// origin order (see publishLoop).
+func (r *Replicator) streamName(reg string) string {
+	return r.cfg.Stream + "_" + strings.ReplaceAll(reg, ".", "_")
+}
+
+// ensureStream creates (or updates) this region's stream, retrying while
+// the cluster elects its meta leader.
 func (r *Replicator) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	s, err := r.js.Stream(cctx, r.cfg.Stream)
+	name := r.streamName(r.cfg.Region)
+	s, err := r.js.Stream(cctx, name)
 	if err == nil {
 		return s, nil
 	}
 	return r.js.CreateOrUpdateStream(cctx, jetstream.StreamConfig{
-		Name:       r.cfg.Stream,
-		Subjects:   []string{r.cfg.Subject + ".>"},
+		Name:       name,
+		Subjects:   []string{r.subject(r.cfg.Region)},
 		Storage:    jetstream.FileStorage,
 		Replicas:   r.cfg.Replicas,
 		MaxAge:     r.cfg.MaxAge,
@@ -337,6 +345,15 @@ func (r *Replicator) publishLoop() {
 	}
 	var inflight []pending
 	var sent uint64
+	// expect is the stream sequence the next publish must follow
+	// (Nats-Expected-Last-Sequence). This region's stream holds only its
+	// events, so it is known in advance; the leader checks it against what
+	// it has proposed before proposing, so a publish pipelined behind one
+	// that was lost (its leader died) is refused instead of stored after a
+	// hole: the stream stays gap-free and in origin order, which the
+	// consumers' AckAll relies on. The failure makes us resume from the
+	// stream's last event.
+	var expect uint64
 	window := 8 * r.cfg.Batch
 	fail := func(what string, err error) {
 		r.pubErrors.Add(1)
@@ -349,13 +366,13 @@ func (r *Replicator) publishLoop() {
 	var buf []byte
 	for r.ctx.Err() == nil {
 		if !known {
-			last, err := r.lastPublished()
+			last, streamLast, err := r.lastPublished()
 			if err != nil {
 				fail("resume point", err)
 				continue
 			}
 			r.published.Store(last)
-			sent, known = last, true
+			sent, known, expect = last, true, streamLast
 		}
 		// Reap the acks that arrived, in order.
 		var ackErr error
@@ -396,7 +413,7 @@ func (r *Replicator) publishLoop() {
 				continue
 			}
 			// Wait for the oldest ack (or new events).
-			t := time.NewTimer(10 * time.Second)
+			t := time.NewTimer(5 * time.Second)
 			select {
 			case <-r.ctx.Done():
 			case <-inflight[0].f.Ok():
@@ -421,6 +438,7 @@ func (r *Replicator) publishLoop() {
 			m := nats.NewMsg(r.subject(r.cfg.Region))
 			m.Data = append([]byte(nil), buf...)
 			m.Header.Set(jetstream.MsgIDHeader, r.cfg.Region+":"+strconv.FormatUint(ev.Seq, 10))
+			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(expect, 10))
 			f, err := r.js.PublishMsgAsync(m)
 			if err != nil {
 				perr = err
@@ -428,6 +446,7 @@ func (r *Replicator) publishLoop() {
 			}
 			inflight = append(inflight, pending{seq: ev.Seq, f: f})
 			sent = ev.Seq
+			expect++
 		}
 		if perr != nil {
 			fail("publish", perr)
@@ -438,27 +457,31 @@ func (r *Replicator) publishLoop() {
 	}
 }
 
-// lastPublished is the sequence of this region's last event in the stream
-// (0 when there is none).
-func (r *Replicator) lastPublished() (uint64, error) {
+// lastPublished is the sequence of this region's last event in its stream
+// (0 when there is none) and the stream's last sequence.
+func (r *Replicator) lastPublished() (last, streamLast uint64, err error) {
 	s, err := r.ensureStream(r.ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
 	m, err := s.GetLastMsgForSubject(ctx, r.subject(r.cfg.Region))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
+		return 0, info.State.LastSeq, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	ev, err := Decode(m.Data)
 	if err != nil || ev.Region != r.cfg.Region {
-		return 0, fmt.Errorf("replica: last message of %s is malformed", r.subject(r.cfg.Region))
+		return 0, 0, fmt.Errorf("replica: last message of %s is malformed", r.subject(r.cfg.Region))
 	}
-	return ev.Seq, nil
+	return ev.Seq, max(info.State.LastSeq, m.Sequence), nil
 }
 
 // discoverLoop finds origin regions in the stream, starts a durable
@@ -476,19 +499,11 @@ func (r *Replicator) discoverLoop() {
 }
 
 func (r *Replicator) discover() error {
-	s, err := r.ensureStream(r.ctx)
-	if err != nil {
+	if _, err := r.ensureStream(r.ctx); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(r.cfg.Subject+".>"))
-	if err != nil {
-		return err
-	}
-	if info.Cluster != nil {
-		r.leader.Store(info.Cluster.Leader)
-	}
 	if applied, err := r.cfg.Sink.Applied(); err == nil {
 		r.mu.Lock()
 		for reg, seq := range applied {
@@ -498,9 +513,19 @@ func (r *Replicator) discover() error {
 		}
 		r.mu.Unlock()
 	}
-	for subj := range info.State.Subjects {
-		reg := strings.TrimPrefix(subj, r.cfg.Subject+".")
-		if reg == r.cfg.Region || !ValidRegion(reg) {
+	streams := r.js.ListStreams(ctx, jetstream.WithStreamListSubject(r.cfg.Subject+".>"))
+	for info := range streams.Info() {
+		if len(info.Config.Subjects) != 1 {
+			continue
+		}
+		reg := strings.TrimPrefix(info.Config.Subjects[0], r.cfg.Subject+".")
+		if !ValidRegion(reg) || info.Config.Name != r.streamName(reg) {
+			continue
+		}
+		if reg == r.cfg.Region {
+			if info.Cluster != nil {
+				r.leader.Store(info.Cluster.Leader)
+			}
 			continue
 		}
 		r.mu.Lock()
@@ -516,7 +541,7 @@ func (r *Replicator) discover() error {
 			o.pending.Store(ci.NumPending + uint64(ci.NumAckPending))
 		}
 	}
-	return nil
+	return streams.Err()
 }
 
 // consumerName is the durable consumer of origin reg in this region.
@@ -554,15 +579,7 @@ func (r *Replicator) startConsumer(reg string) error {
 		IdleHeartbeat:  5 * time.Second,
 		Replicas:       r.cfg.Replicas,
 	}
-	if old, err := r.js.Consumer(ctx, r.cfg.Stream, cfg.Durable); err == nil && old.CachedInfo().Config.DeliverSubject == "" {
-		// A pull consumer of an earlier version cannot become a push one:
-		// replace it (the new one starts at the stream's start; the Sink
-		// skips what is applied).
-		if err := r.js.DeleteConsumer(ctx, r.cfg.Stream, cfg.Durable); err != nil {
-			return err
-		}
-	}
-	cons, err := r.js.CreateOrUpdatePushConsumer(ctx, r.cfg.Stream, cfg)
+	cons, err := r.js.CreateOrUpdatePushConsumer(ctx, r.streamName(reg), cfg)
 	if err != nil {
 		return err
 	}
@@ -598,10 +615,18 @@ func (r *Replicator) startConsumer(reg string) error {
 // at once, so a busy link amortizes the commit and an idle one applies at
 // once.
 func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
+	type item struct {
+		m    jetstream.Msg
+		sseq uint64 // stream sequence
+		ev   Event
+		ok   bool // decoded, and from reg
+	}
 	msgs := make([]jetstream.Msg, 0, r.cfg.Batch)
+	items := make([]item, 0, r.cfg.Batch)
 	evs := make([]Event, 0, r.cfg.Batch)
+	var counted uint64 // greatest stream sequence of a rejected message counted
 	for {
-		msgs, evs = msgs[:0], evs[:0]
+		msgs, items, evs = msgs[:0], items[:0], evs[:0]
 		select {
 		case <-r.ctx.Done():
 			return
@@ -617,55 +642,76 @@ func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
 				break drain
 			}
 		}
-		// Events by message; a malformed or foreign message is counted and
-		// acknowledged with the batch, never applied.
-		idx := make([]int, len(msgs)) // event index per message, -1 for rejected
-		for i, m := range msgs {
+		for _, m := range msgs {
+			it := item{m: m}
+			if md, err := m.Metadata(); err == nil {
+				it.sseq = md.Sequence.Stream
+			}
 			ev, err := Decode(m.Data())
-			if err != nil || ev.Region != reg {
+			if err == nil && ev.Region == reg {
+				it.ev, it.ok = ev, true
+			} else if it.sseq == 0 || it.sseq > counted {
+				// A malformed or foreign message is counted (once, though it
+				// is redelivered until an ack above it covers it) and never
+				// applied.
+				counted = max(counted, it.sseq)
 				r.rejected.Add(1)
 				r.log.Warn("rejected message", "origin", reg, "subject", m.Subject())
-				idx[i] = -1
-				continue
 			}
-			idx[i] = len(evs)
-			evs = append(evs, ev)
+			items = append(items, it)
+		}
+		// Redeliveries (after a nak or a consumer leader change) arrive out
+		// of order: apply in origin order.
+		sort.SliceStable(items, func(i, j int) bool {
+			if items[i].ok != items[j].ok {
+				return items[i].ok
+			}
+			return items[i].ok && items[i].ev.Seq < items[j].ev.Seq
+		})
+		for _, it := range items {
+			if it.ok {
+				evs = append(evs, it.ev)
+			}
 		}
 		res, err := r.cfg.Sink.Apply(r.ctx, reg, evs)
 		if res.Rejected > 0 {
 			r.rejected.Add(uint64(res.Rejected))
 		}
-		done := len(msgs) // messages handled (applied, duplicate or rejected)
 		if err != nil {
 			o.applyErrs.Add(1)
-			done = 0
-			if errors.Is(err, ErrGap) {
-				for i := range msgs {
-					if idx[i] >= 0 && evs[idx[i]].Seq > res.Last {
-						break
-					}
-					done = i + 1
-				}
-			} else if r.ctx.Err() == nil {
+			if !errors.Is(err, ErrGap) && r.ctx.Err() == nil {
 				r.log.Warn("apply", "origin", reg, "err", err)
 			}
 		}
 		if res.Last > o.applied.Load() {
 			o.applied.Store(res.Last)
 		}
-		for i := done - 1; i >= 0; i-- {
-			if idx[i] >= 0 {
-				o.lastAtMs.Store(evs[idx[i]].AtMs)
-				break
+		// Acknowledge (AckAll) up to the applied message with the greatest
+		// stream sequence: each origin's stream holds its events gap-free in
+		// origin order (publishLoop), so every message below it is applied
+		// too. What is not applied yet (a gap: an earlier one is still to
+		// be redelivered) is nak'ed; a rejected message is covered by the
+		// next ack above it.
+		var ack *item
+		nak := false
+		for i := range items {
+			it := &items[i]
+			switch {
+			case !it.ok:
+			case it.ev.Seq <= res.Last:
+				if ack == nil || it.sseq > ack.sseq {
+					ack = it
+				}
+			default:
+				nak = true
+				_ = it.m.NakWithDelay(200 * time.Millisecond)
 			}
 		}
-		if done > 0 {
-			_ = msgs[done-1].Ack() // AckAll: acknowledges every earlier message too
+		if ack != nil {
+			_ = ack.m.Ack()
+			o.lastAtMs.Store(ack.ev.AtMs)
 		}
-		for _, m := range msgs[done:] {
-			_ = m.NakWithDelay(200 * time.Millisecond)
-		}
-		if done < len(msgs) && !r.sleep(200*time.Millisecond) {
+		if nak && !r.sleep(200*time.Millisecond) {
 			return
 		}
 	}

@@ -160,7 +160,11 @@ func TestReplica_BadMessagesRejected(t *testing.T) {
 	regs := newCluster(t, 1)
 	r := regs[0]
 	js, _ := r.rep.Conn().JetStream()
-	waitStream(t, js)
+	waitStream(t, js, "SYNCD_"+r.name)
+	// Region "evil" has a stream of its own, as every origin does.
+	if _, err := js.AddStream(&nats.StreamConfig{Name: "SYNCD_evil", Subjects: []string{"syncd.ev.evil"}}); err != nil {
+		t.Fatal(err)
+	}
 	good := replica.Encode(nil, &replica.Event{Region: "evil", Seq: 1, Key: []byte{0x10, 0, 4, 'w', 's', '-', '1', 0, 0, 0, 0, 0, 0, 0, 1}, Value: []byte{0x91, 0xc0}})
 	for _, data := range [][]byte{
 		[]byte("not an event"),
@@ -188,10 +192,10 @@ func TestReplica_BadMessagesRejected(t *testing.T) {
 	}
 }
 
-func waitStream(t testing.TB, js nats.JetStreamContext) {
+func waitStream(t testing.TB, js nats.JetStreamContext, name string) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, err := js.StreamInfo("SYNCD"); err == nil {
+		if _, err := js.StreamInfo(name); err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -256,7 +260,7 @@ func TestReplica_PublishesWhenLinkReturns(t *testing.T) {
 	waitPublished(r.originLen())
 	// The stream holds the whole origin sequence, once each.
 	js, _ := r.rep.Conn().JetStream()
-	info, err := js.StreamInfo("SYNCD")
+	info, err := js.StreamInfo("SYNCD_solo")
 	if err != nil {
 		t.Fatal(err)
 	}
