@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +28,7 @@ type owners struct{}
 func (owners) Role(context.Context, string, string) (string, error) { return "owner", nil }
 
 type syncRig struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	clock *testClock
 	cfg   Config
@@ -531,9 +533,9 @@ func TestCatchUp_CollectedHistory(t *testing.T) {
 // random points: the deliveries always equal what the live path would
 // have enqueued, each once.
 func TestCatchUp_MatchesLive(t *testing.T) {
-	seeds := 30
-	if testing.Short() {
-		seeds = 8
+	seeds := 10 // SYNCD_WEBHOOK_SEEDS=N for a longer run
+	if n, err := strconv.Atoi(os.Getenv("SYNCD_WEBHOOK_SEEDS")); err == nil {
+		seeds = n
 	}
 	for seed := 0; seed < seeds; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -613,4 +615,57 @@ func (r *syncRig) counter(ws string) uint64 {
 		r.t.Fatal(err)
 	}
 	return cs[ws]
+}
+
+// BenchmarkCatchUp_NewKeysAfterLongHistory measures the worst common
+// case of a catch-up: ops that created keys in the window, in a
+// workspace with a long retained history, so proving that nothing came
+// before them reads the whole retained log below the mark once. It
+// reports the cost per retained entry read.
+func BenchmarkCatchUp_NewKeysAfterLongHistory(b *testing.B) {
+	history := 100_000
+	if n, err := strconv.Atoi(os.Getenv("SYNCD_WEBHOOK_HISTORY")); err == nil {
+		history = n
+	}
+	const window = 50
+	r := &syncRig{t: b, dir: b.TempDir(), clock: newTestClock()}
+	r.cfg = Config{EncryptionKey: testKey, AllowPrivate: true, Logger: quiet, RateLimitPerMinute: -1}
+	r.open()
+	defer func() { r.s.Close(); r.closeLog() }()
+	push := func(from, n int) {
+		var ops []engine.PendingOp
+		for i := from; i < from+n; i++ {
+			ops = append(ops, r.op("messages", fmt.Sprintf("k%d", i), 1, map[string]any{"v": i}))
+			if len(ops) == engine.MaxPushOps || i == from+n-1 {
+				if _, err := r.eng.Push(context.Background(), "alice", engine.PushBatch{Scope: engine.Scope{WorkspaceID: "ws"}, Ops: ops}); err != nil {
+					b.Fatal(err)
+				}
+				ops = nil
+			}
+		}
+	}
+	push(0, history) // no hook yet: nothing is enqueued, the mark moves
+	r.drain()
+	if _, _, err := r.s.CreateWebhook(context.Background(), CreateInput{Scope: ScopeAdmin, URL: "http://127.0.0.1:9/h", Events: []string{"message.*"}}); err != nil {
+		b.Fatal(err)
+	}
+	push(history, window)
+	v := r.db.View()
+	defer v.Release()
+	cs, err := readCounterRecords(v)
+	if err != nil || len(cs) != 1 {
+		b.Fatal(cs, err)
+	}
+	mark := r.s.progress("ws")
+	if mark != uint64(history) {
+		b.Fatalf("mark %d", mark)
+	}
+	for b.Loop() {
+		out, err := appliedSince(v, "ws", mark, cs[0].ctr, r.s)
+		if err != nil || len(out) != window {
+			b.Fatal(len(out), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(history), "ns/retained-entry")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/catch-up")
 }
