@@ -28,6 +28,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		cell       time.Duration
 		pullBehind int
 		watchers   int
+		batches    string
+		clients    string
+		fanout     string
 		quick      = fs.Bool("quick", false, "small sizes for CI (about 1.5 minutes)")
 		noProgress = fs.Bool("no-progress", false, "no progress bar")
 		bareSSE    = fs.Bool("bare-sse-server", false, "internal: serve the bare SSE baseline (the harness starts it)")
@@ -41,7 +44,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cell, "cell", 0, "duration of each push-throughput cell (default 1.5s quick, 20s full)")
 	fs.IntVar(&pullBehind, "pull-behind", 0, "changes the catch-up client is behind (default 20000 quick, 1000000 full)")
 	fs.IntVar(&watchers, "idle-watchers", 0, "idle SSE watchers for the RSS figure (default 2000 quick, 10000 full)")
-	fs.StringVar(&recovery, "recovery-entries", "", "comma-separated log sizes for crash recovery (default 1000000,10000000; quick 50000)")
+	fs.StringVar(&recovery, "recovery-entries", "", "comma-separated log sizes for crash recovery (default 1000000,10000000; quick 50000); none skips the phase")
+	fs.StringVar(&batches, "batches", "", "comma-separated ops per push batch of the throughput cells (default 1,10,100)")
+	fs.StringVar(&clients, "clients", "", "comma-separated concurrent clients of the throughput cells (default 1,8,64)")
+	fs.StringVar(&fanout, "fanout", "", "comma-separated watch fan-out cases WATCHERS@PUSHES_PER_S (default 100@200,1000@20,10000@2; quick 20@20); none skips them")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: syncd bench --out DIR [--quick] [--url URL --token T [--pid N]] [flags]\n\n"+
 			"Runs OR3-shaped HTTP workloads against a syncd in another process and writes a report\n"+
@@ -89,17 +95,33 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "syncd bench: --cell, --pull-behind and --idle-watchers must be positive")
 		return 2
 	}
-	if recovery != "" {
-		custom = true
-		sz.RecoveryEntries = nil
-		for _, part := range strings.Split(recovery, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(part))
-			if err != nil || n < 1 {
-				fmt.Fprintf(stderr, "syncd bench: --recovery-entries: %q is not a positive count\n", part)
-				return 2
-			}
-			sz.RecoveryEntries = append(sz.RecoveryEntries, n)
+	for _, l := range []struct {
+		flag, value string
+		dst         *[]int
+	}{
+		{"recovery-entries", recovery, &sz.RecoveryEntries},
+		{"batches", batches, &sz.Batches},
+		{"clients", clients, &sz.Clients},
+	} {
+		if l.value == "" {
+			continue
 		}
+		custom = true
+		n, err := countList(l.value, l.flag != "recovery-entries")
+		if err != nil {
+			fmt.Fprintf(stderr, "syncd bench: --%s: %v\n", l.flag, err)
+			return 2
+		}
+		*l.dst = n
+	}
+	if fanout != "" {
+		custom = true
+		cases, err := fanoutList(fanout, sz.Fanout)
+		if err != nil {
+			fmt.Fprintf(stderr, "syncd bench: --fanout: %v\n", err)
+			return 2
+		}
+		sz.Fanout = cases
 	}
 	if custom {
 		cfg.Sizes = &sz
@@ -142,4 +164,47 @@ func redactToken(args []string) []string {
 		}
 	}
 	return out
+}
+
+// countList parses a comma-separated list of positive counts; "none" is
+// the empty list unless required.
+func countList(v string, required bool) ([]int, error) {
+	if strings.TrimSpace(v) == "none" {
+		if required {
+			return nil, errors.New("none is not allowed here")
+		}
+		return nil, nil
+	}
+	var out []int
+	for _, part := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive count", part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// fanoutList parses WATCHERS@RATE cases; each runs as long as the size
+// set's first case ("none": no fan-out phase).
+func fanoutList(v string, defaults []bench.FanoutCase) ([]bench.FanoutCase, error) {
+	if strings.TrimSpace(v) == "none" {
+		return nil, nil
+	}
+	d := 30 * time.Second
+	if len(defaults) > 0 {
+		d = defaults[0].Duration
+	}
+	var out []bench.FanoutCase
+	for _, part := range strings.Split(v, ",") {
+		w, r, ok := strings.Cut(strings.TrimSpace(part), "@")
+		nw, err1 := strconv.Atoi(w)
+		nr, err2 := strconv.Atoi(r)
+		if !ok || err1 != nil || err2 != nil || nw < 1 || nr < 1 {
+			return nil, fmt.Errorf("%q is not WATCHERS@PUSHES_PER_S", part)
+		}
+		out = append(out, bench.FanoutCase{Watchers: nw, Rate: nr, Duration: d})
+	}
+	return out, nil
 }

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/or3/syncd/bench"
 )
 
 // TestBench_BadInput: bad flags exit 2 with a message; a missing --out or
@@ -46,5 +49,28 @@ func TestBench_RedactToken(t *testing.T) {
 	got := strings.Join(redactToken([]string{"--url", "u", "--token", "secret", "--token=s2"}), " ")
 	if strings.Contains(got, "secret") || strings.Contains(got, "s2") {
 		t.Errorf("token not redacted: %s", got)
+	}
+}
+
+func TestBenchFlags_Lists(t *testing.T) {
+	if n, err := countList("1, 8,64", true); err != nil || len(n) != 3 || n[1] != 8 {
+		t.Fatalf("countList = %v, %v", n, err)
+	}
+	if n, err := countList("none", false); err != nil || n != nil {
+		t.Fatalf("countList(none) = %v, %v", n, err)
+	}
+	for _, bad := range []string{"none", "0", "x", "1,,2", "-3"} {
+		if _, err := countList(bad, true); err == nil {
+			t.Errorf("countList(%q) accepted", bad)
+		}
+	}
+	cases, err := fanoutList("1000@20, 100@200", []bench.FanoutCase{{Watchers: 1, Rate: 1, Duration: 7 * time.Second}})
+	if err != nil || len(cases) != 2 || cases[1] != (bench.FanoutCase{Watchers: 100, Rate: 200, Duration: 7 * time.Second}) {
+		t.Fatalf("fanoutList = %v, %v", cases, err)
+	}
+	for _, bad := range []string{"1000", "@20", "10@0", "a@b", "10@20@3"} {
+		if _, err := fanoutList(bad, nil); err == nil {
+			t.Errorf("fanoutList(%q) accepted", bad)
+		}
 	}
 }
