@@ -36,25 +36,15 @@ func hashFromRequest(ws, hash, storageID string) (string, error) {
 		}
 		return h, nil
 	}
-	if len(hash) > maxHashLen {
-		return "", syncerr.Validation("Invalid SHA-256 digest")
-	}
-	h, ok := NormalizeHash(hash)
-	if !ok {
-		return "", syncerr.Validation("Invalid SHA-256 digest")
-	}
-	return h, nil
+	return sha256Of(hash)
 }
 
 // Delete removes an unreferenced file: its file_meta row (a server-
 // authored delete: tombstone and change entry) and its object
 // (side-modules §1.4 deleteObject). Nothing to delete → {deleted:false}.
 func (g *Gateway) Delete(ctx context.Context, user string, req DeleteRequest) (DeleteAnswer, error) {
-	ws, err := workspaceOf(req.WorkspaceID)
+	ws, err := g.workspaceFor(ctx, req.WorkspaceID, user, true)
 	if err != nil {
-		return DeleteAnswer{}, err
-	}
-	if err := g.cfg.Auth.Authorize(ctx, ws, user, true); err != nil {
 		return DeleteAnswer{}, err
 	}
 	if len(req.StorageID) > maxIDLen {

@@ -73,37 +73,54 @@ func (g *Gateway) Call(ctx context.Context, user, op string, body json.RawMessag
 	}
 	switch op {
 	case "presign-upload":
-		var req PresignUploadRequest
-		if err := decode(body, &req); err != nil {
-			return nil, err
-		}
-		return g.PresignUpload(ctx, user, req)
+		return run(body, "", func(r PresignUploadRequest) (any, error) { return g.PresignUpload(ctx, user, r) })
 	case "presign-download":
-		var req PresignDownloadRequest
-		if err := decode(body, &req); err != nil {
-			return nil, err
-		}
-		return g.PresignDownload(ctx, user, req)
+		return run(body, "", func(r PresignDownloadRequest) (any, error) { return g.PresignDownload(ctx, user, r) })
 	case "commit":
-		var req CommitRequest
-		if err := decode(body, &req); err != nil {
-			return nil, syncerr.Validation("Invalid commit payload: %v", err)
-		}
-		return g.Commit(ctx, user, req)
+		return run(body, "Invalid commit payload", func(r CommitRequest) (any, error) { return g.Commit(ctx, user, r) })
 	case "delete":
-		var req DeleteRequest
-		if err := decode(body, &req); err != nil {
-			return nil, err
-		}
-		return g.Delete(ctx, user, req)
+		return run(body, "", func(r DeleteRequest) (any, error) { return g.Delete(ctx, user, r) })
 	case "gc":
-		var req GCRequest
-		if err := decode(body, &req); err != nil {
-			return nil, syncerr.Validation("Invalid gc payload: %v", err)
-		}
-		return g.GC(ctx, user, req)
+		return run(body, "Invalid gc payload", func(r GCRequest) (any, error) { return g.GC(ctx, user, r) })
 	}
 	return nil, syncerr.NotFound("unknown storage operation %q", op)
+}
+
+// workspaceFor is the workspace a call names, once user may read it
+// (write=false) or write it.
+func (g *Gateway) workspaceFor(ctx context.Context, raw, user string, write bool) (string, error) {
+	ws, err := workspaceOf(raw)
+	if err != nil {
+		return "", err
+	}
+	return ws, g.cfg.Auth.Authorize(ctx, ws, user, write)
+}
+
+// sha256Of is a request's SHA-256 digest, normalized (400 unless it is
+// one).
+func sha256Of(h string) (string, error) {
+	if len(h) > maxHashLen {
+		return "", syncerr.Validation("Invalid SHA-256 digest")
+	}
+	norm, ok := NormalizeHash(h)
+	if !ok {
+		return "", syncerr.Validation("Invalid SHA-256 digest")
+	}
+	return norm, nil
+}
+
+// run decodes body into an R and calls op with it. A body that does not
+// decode is a 400; with a non-empty prefix its message is the spec's
+// ("Invalid commit payload: …").
+func run[R any](body json.RawMessage, prefix string, op func(R) (any, error)) (any, error) {
+	var req R
+	if err := decode(body, &req); err != nil {
+		if prefix != "" {
+			return nil, syncerr.Validation("%s: %v", prefix, err)
+		}
+		return nil, err
+	}
+	return op(req)
 }
 
 // storeErr maps a blob-store failure: a store that cannot be reached is
@@ -155,14 +172,21 @@ func dispositionOf(d string) (string, error) {
 	return "", syncerr.Validation("disposition must be inline or attachment")
 }
 
+// grantOptions validates a presign call's URL lifetime and disposition.
+func grantOptions(expiresInMs optInt, disposition string) (time.Duration, string, error) {
+	ttl, err := grantTTL(expiresInMs)
+	if err != nil {
+		return 0, "", err
+	}
+	disp, err := dispositionOf(disposition)
+	return ttl, disp, err
+}
+
 // PresignUpload validates an upload, reserves its intent (or adopts one
 // reserved through the sync endpoints) and returns where to PUT the bytes.
 func (g *Gateway) PresignUpload(ctx context.Context, user string, req PresignUploadRequest) (PresignAnswer, error) {
-	ws, err := workspaceOf(req.WorkspaceID)
+	ws, err := g.workspaceFor(ctx, req.WorkspaceID, user, true)
 	if err != nil {
-		return PresignAnswer{}, err
-	}
-	if err := g.cfg.Auth.Authorize(ctx, ws, user, true); err != nil {
 		return PresignAnswer{}, err
 	}
 	if !req.SizeBytes.Set || req.SizeBytes.V < 1 {
@@ -172,12 +196,9 @@ func (g *Gateway) PresignUpload(ctx context.Context, user string, req PresignUpl
 	if size > g.cfg.MaxFileBytes {
 		return PresignAnswer{}, syncerr.Oversized("File size %d exceeds maximum allowed size of %d bytes", size, g.cfg.MaxFileBytes)
 	}
-	if len(req.Hash) > maxHashLen {
-		return PresignAnswer{}, syncerr.Validation("Invalid SHA-256 digest")
-	}
-	hash, ok := NormalizeHash(req.Hash)
-	if !ok {
-		return PresignAnswer{}, syncerr.Validation("Invalid SHA-256 digest")
+	hash, err := sha256Of(req.Hash)
+	if err != nil {
+		return PresignAnswer{}, err
 	}
 	mime := NormalizeMime(req.MimeType)
 	if mime == "" || len(mime) > maxMimeLen {
@@ -193,11 +214,7 @@ func (g *Gateway) PresignUpload(ctx context.Context, user string, req PresignUpl
 		}
 		quota = &req.WorkspaceQuotaBytes.V
 	}
-	ttl, err := grantTTL(req.ExpiresInMs)
-	if err != nil {
-		return PresignAnswer{}, err
-	}
-	disp, err := dispositionOf(req.Disposition)
+	ttl, disp, err := grantOptions(req.ExpiresInMs, req.Disposition)
 	if err != nil {
 		return PresignAnswer{}, err
 	}
@@ -284,25 +301,15 @@ func (g *Gateway) uploadURL(ctx context.Context, key string, size int64, mime, h
 // PresignDownload returns where to GET a live file of the workspace (read
 // role); 404 when its metadata or its object is missing.
 func (g *Gateway) PresignDownload(ctx context.Context, user string, req PresignDownloadRequest) (PresignAnswer, error) {
-	ws, err := workspaceOf(req.WorkspaceID)
+	ws, err := g.workspaceFor(ctx, req.WorkspaceID, user, false)
 	if err != nil {
 		return PresignAnswer{}, err
 	}
-	if err := g.cfg.Auth.Authorize(ctx, ws, user, false); err != nil {
-		return PresignAnswer{}, err
-	}
-	if len(req.Hash) > maxHashLen {
-		return PresignAnswer{}, syncerr.Validation("Invalid SHA-256 digest")
-	}
-	hash, ok := NormalizeHash(req.Hash)
-	if !ok {
-		return PresignAnswer{}, syncerr.Validation("Invalid SHA-256 digest")
-	}
-	ttl, err := grantTTL(req.ExpiresInMs)
+	hash, err := sha256Of(req.Hash)
 	if err != nil {
 		return PresignAnswer{}, err
 	}
-	disp, err := dispositionOf(req.Disposition)
+	ttl, disp, err := grantOptions(req.ExpiresInMs, req.Disposition)
 	if err != nil {
 		return PresignAnswer{}, err
 	}

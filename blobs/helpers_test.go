@@ -35,7 +35,13 @@ func putStray(t *testing.T, dataDir, key string, data []byte, mime string) {
 
 func strayExists(t *testing.T, dataDir, key string) bool {
 	t.Helper()
-	_, err := fsStore(t, dataDir).Stat(context.Background(), key)
+	return objectExists(t, fsStore(t, dataDir), key)
+}
+
+// objectExists reports whether s holds key.
+func objectExists(t *testing.T, s storage.Store, key string) bool {
+	t.Helper()
+	_, err := s.Stat(context.Background(), key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false
 	}

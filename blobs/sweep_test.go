@@ -3,7 +3,6 @@ package blobs_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,14 +39,7 @@ func (e *env) store(t *testing.T) storage.Store {
 
 func (e *env) exists(t *testing.T, key string) bool {
 	t.Helper()
-	_, err := e.store(t).Stat(context.Background(), key)
-	if errors.Is(err, storage.ErrNotFound) {
-		return false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return true
+	return objectExists(t, e.store(t), key)
 }
 
 func (e *env) setClock(t *testing.T, offset time.Duration) {
