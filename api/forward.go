@@ -40,6 +40,13 @@ type Forward struct {
 	// Home returns the home region of a workspace known here ("" when the
 	// workspace is unknown: the call is then answered here).
 	Home func(ctx context.Context, ws string) (string, error)
+	// JobHome returns the region holding a background job when that is a
+	// peer ("" when the job is here or nowhere). Jobs do not replicate and
+	// name no workspace: a job's home is the region that created it
+	// (model.md §6), which alone decides its leases and chunks. An error
+	// (a peer could not be asked) answers 503. nil: job calls are answered
+	// here.
+	JobHome func(ctx context.Context, jobID string) (string, error)
 	// Client sends forwarded calls. Default: a client whose requests give
 	// up after Timeout.
 	Client *http.Client
@@ -104,6 +111,30 @@ var homeRPC = map[string]string{
 	"workspaceSettings.set":               "pos",
 }
 
+// jobRPC lists the jobs RPC methods that name a job (its id is their
+// first, positional argument). createJob is decided where it arrives (the
+// job's home is where it is created); claimNextJob, cleanupExpired and
+// getActiveJobCount act on this region's jobs.
+var jobRPC = map[string]bool{
+	"jobs.getJob": true, "jobs.getJobInternal": true, "jobs.updateJob": true, "jobs.completeJob": true,
+	"jobs.failJob": true, "jobs.abortJob": true, "jobs.checkJobAborted": true, "jobs.claimJob": true,
+	"jobs.renewJobLease": true, "jobs.updateJobExecution": true,
+}
+
+// jobOfRPC returns the job id of a jobs RPC call that names one.
+func jobOfRPC(r *http.Request, body []byte) string {
+	if !jobRPC[r.PathValue("call")] {
+		return ""
+	}
+	var args []json.RawMessage
+	if json.Unmarshal(body, &args) != nil || len(args) == 0 {
+		return ""
+	}
+	var id string
+	_ = json.Unmarshal(args[0], &id)
+	return id
+}
+
 func homeOfRPC(r *http.Request, body []byte) string {
 	where := homeRPC[r.PathValue("call")]
 	if where == "" {
@@ -147,6 +178,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, route string) *
 		// it (the peer asked this region because it is the origin).
 		return r.WithContext(blobs.LocalOnly(r.Context()))
 	}
+	if route == "jobs.stream" {
+		return s.forwardJob(w, r, r.PathValue("id"), nil)
+	}
 	pick := homeRoutes[route]
 	if pick == nil {
 		return r
@@ -159,6 +193,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, route string) *
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	ws := pick(r, body)
 	if ws == "" {
+		if id := jobOfRPC(r, body); id != "" {
+			return s.forwardJob(w, r, id, body)
+		}
 		return r
 	}
 	home, err := f.Home(r.Context(), ws)
@@ -178,6 +215,97 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, route string) *
 	return nil
 }
 
+// forwardJob forwards a call naming job id to the job's home region when
+// that is a peer (body nil: the job's content stream, relayed as it comes).
+func (s *Server) forwardJob(w http.ResponseWriter, r *http.Request, id string, body []byte) *http.Request {
+	f := s.cfg.Forward
+	if f.JobHome == nil || id == "" {
+		return r
+	}
+	home, err := f.JobHome(r.Context(), id)
+	if err != nil {
+		s.unavailable(w, r, syncerr.Unavailable(err, "the home region of this job cannot be asked, retry later"))
+		return nil
+	}
+	base, ok := f.Peers[home]
+	if home == "" || home == f.Region || !ok {
+		return r
+	}
+	if body == nil {
+		s.relayStream(w, r, home, base)
+	} else {
+		s.proxy(w, r, home, base, body)
+	}
+	return nil
+}
+
+// peerRequest is r as sent to the peer at base: same method, path, query
+// and body, the service token, the acting user, and the forwarded-from
+// header.
+func (s *Server) peerRequest(ctx context.Context, r *http.Request, base string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, r.Method, strings.TrimRight(base, "/")+r.URL.RequestURI(), body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	for _, k := range []string{"Content-Type", "X-Syncd-User", "Last-Event-ID"} {
+		if v := r.Header.Get(k); v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	req.Header.Set(ForwardedHeader, s.cfg.Forward.Region)
+	return req, nil
+}
+
+// relayStream relays a job's content stream (SSE) from its home region,
+// flushing each read, until either side ends it.
+func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, home, base string) {
+	req, err := s.peerRequest(r.Context(), r, base, nil)
+	if err != nil {
+		s.writeError(w, r, syncerr.Internal(err, "forward to %s", home))
+		return
+	}
+	resp, err := s.client().Do(req)
+	if err != nil {
+		s.countForward(home, "unreachable")
+		s.unavailable(w, r, syncerr.Unavailable(err, "the home region %s of this job is unreachable, retry later", home))
+		return
+	}
+	defer func() { _ = resp.Body.Close() }() // read-only
+	s.countForward(home, strconv.Itoa(resp.StatusCode))
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{}) // a stream outlives the server's timeouts
+	_ = rc.SetWriteDeadline(time.Time{})
+	for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
+		if v := resp.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.Header().Set("X-Syncd-Home-Region", home)
+	w.WriteHeader(resp.StatusCode)
+	_ = rc.Flush()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			_ = rc.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *Server) client() *http.Client {
+	if c := s.cfg.Forward.Client; c != nil {
+		return c
+	}
+	return http.DefaultClient
+}
+
 // proxy sends r (with body) to the home region at base and copies its
 // answer; a home that cannot be reached is 503.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, home, base string, body []byte) {
@@ -188,22 +316,12 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, home, base string
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, r.Method, strings.TrimRight(base, "/")+r.URL.RequestURI(), bytes.NewReader(body))
+	req, err := s.peerRequest(ctx, r, base, bytes.NewReader(body))
 	if err != nil {
 		s.writeError(w, r, syncerr.Internal(err, "forward to %s", home))
 		return
 	}
-	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
-	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
-	if u := r.Header.Get("X-Syncd-User"); u != "" {
-		req.Header.Set("X-Syncd-User", u)
-	}
-	req.Header.Set(ForwardedHeader, f.Region)
-	client := f.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := s.client().Do(req)
 	if err != nil {
 		s.countForward(home, "unreachable")
 		s.log.Warn("home region unreachable", "home", home, "path", r.URL.Path, "err", err)

@@ -166,10 +166,13 @@ func FuzzHomeOf(f *testing.F) {
 	f.Add("auth.listInvites", `[]`)
 	f.Add("", `{"scope":{"workspaceId":"w"}}`)
 	f.Add("", `{"workspaceId":7}`)
+	f.Add("jobs.getJob", `["j","u"]`)
+	f.Add("jobs.updateJob", `[{"id":"j"}]`)
 	f.Fuzz(func(t *testing.T, call, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		r.SetPathValue("call", call)
 		_ = homeOfRPC(r, []byte(body))
 		_ = homeOfObject(r, []byte(body))
+		_ = jobOfRPC(r, []byte(body))
 	})
 }

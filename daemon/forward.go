@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/or3/syncd/api"
 	"github.com/or3/syncd/blobs"
 	"github.com/or3/syncd/intents"
+	"github.com/or3/syncd/jobs"
 	"github.com/or3/syncd/syncerr"
 )
 
@@ -45,6 +47,7 @@ func newForward(cfg Config, peers map[string]string, d *Daemon, client *http.Cli
 		Region:     cfg.Region,
 		Peers:      peers,
 		Home:       d.homeOf,
+		JobHome:    (&jobHomes{d: d, region: cfg.Region, peers: peers, token: cfg.Token, client: client, known: map[string]string{}}).home,
 		Client:     client,
 		Timeout:    peerCallTimeout,
 		RetryAfter: peerRetryAfter,
@@ -230,4 +233,99 @@ func (h *homeIntents) Consume(ctx context.Context, user string, c blobs.Consumpt
 	delete(h.reserved, c.IntentID)
 	h.mu.Unlock()
 	return nil
+}
+
+// jobHomes finds the home region of a background job: jobs do not
+// replicate and name no workspace, so a job lives only in the region that
+// created it (model.md §6: "jobs: of the job"). A job not in this log is
+// looked up with the peers' jobs.getJobInternal, and the answer is kept
+// (a job never moves).
+type jobHomes struct {
+	d      *Daemon
+	region string
+	peers  map[string]string
+	token  string
+	client *http.Client
+
+	mu    sync.Mutex
+	known map[string]string // job id → its home region (a peer)
+}
+
+// maxKnownJobs bounds jobHomes.known (it starts over when full).
+const maxKnownJobs = 10000
+
+// home returns the peer holding job id, "" when it is here or in no
+// reachable region, or an error when it is in none of the regions that
+// answered but some could not be asked.
+func (j *jobHomes) home(ctx context.Context, id string) (string, error) {
+	if id == "" || len(id) > 256 {
+		return "", nil // the local store refuses it
+	}
+	if v := j.d.DB.View(); v != nil {
+		raw, err := v.Get(jobs.JobKey(id))
+		v.Release()
+		if err == nil && raw != nil {
+			return "", nil // here: its home
+		}
+	}
+	j.mu.Lock()
+	home, ok := j.known[id]
+	j.mu.Unlock()
+	if ok {
+		return home, nil
+	}
+	peers := make([]string, 0, len(j.peers))
+	for p := range j.peers {
+		if p != j.region {
+			peers = append(peers, p)
+		}
+	}
+	slices.Sort(peers)
+	var unreachable error
+	for _, p := range peers {
+		found, err := j.ask(ctx, p, id)
+		if err != nil {
+			unreachable = err
+			continue
+		}
+		if found {
+			j.mu.Lock()
+			if len(j.known) >= maxKnownJobs {
+				clear(j.known)
+			}
+			j.known[id] = p
+			j.mu.Unlock()
+			return p, nil
+		}
+	}
+	return "", unreachable
+}
+
+// ask reports whether peer holds job id (its jobs.getJobInternal).
+func (j *jobHomes) ask(ctx context.Context, peer, id string) (bool, error) {
+	raw, _ := json.Marshal([]string{id})
+	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(j.peers[peer], "/")+"/v1/rpc/jobs.getJobInternal", bytes.NewReader(raw))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+j.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(api.ForwardedHeader, j.region)
+	resp, err := j.client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = resp.Body.Close() }() // read-only
+	var ans struct {
+		Result json.RawMessage `json:"result"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, nil // refused the id: not there
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&ans); err != nil {
+		return false, err
+	}
+	return len(ans.Result) > 0 && string(ans.Result) != "null", nil
 }

@@ -430,6 +430,33 @@ func TestForward_ThreeRegions(t *testing.T) {
 		t.Fatalf("the intent of a presign-upload in r1 is not r0's own: cancel in r0: %s", a)
 	}
 
+	// A background job lives in the region that created it (r1): calls
+	// naming it in r2 and r0 are forwarded there, its stream is relayed.
+	var jobID string
+	r1.rpc(t, "jobs.createJob", &jobID, map[string]string{"userId": alice.UserID, "threadId": "t", "messageId": "m", "model": "x"})
+	var job struct{ ID, Status string }
+	if a = r2.rpc(t, "jobs.getJob", &job, jobID, alice.UserID); job.ID != jobID || a.header.Get("X-Syncd-Home-Region") != "r1" {
+		t.Fatalf("getJob in r2 of r1's job: %s", a)
+	}
+	var ok bool
+	if r2.rpc(t, "jobs.updateJob", &ok, jobID, map[string]string{"contentChunk": "hello "}); !ok {
+		t.Fatal("updateJob in r2 of r1's job refused")
+	}
+	if r0.rpc(t, "jobs.completeJob", &ok, jobID, "hello world"); !ok {
+		t.Fatal("completeJob in r0 of r1's job refused")
+	}
+	if r1.rpc(t, "jobs.getJob", &job, jobID, alice.UserID); job.Status != "complete" {
+		t.Fatalf("r1's job after the forwarded completeJob: %+v", job)
+	}
+	a = r2.do(t, http.MethodGet, "/v1/jobs/"+jobID+"/stream?userId="+alice.UserID, "", nil)
+	if a.status != http.StatusOK || !bytes.Contains(a.body, []byte("hello world")) || !bytes.Contains(a.body, []byte("event: done")) {
+		t.Fatalf("job stream relayed by r2: %s", a)
+	}
+	var none *struct{ ID string }
+	if r2.rpc(t, "jobs.getJob", &none, "0197c0de-0000-7000-8000-000000000000", alice.UserID); none != nil {
+		t.Fatalf("a job no region has: %+v", none)
+	}
+
 	// The home region goes away: home decisions in r1 are 503 and change
 	// nothing there; local calls are still served.
 	var before []json.RawMessage
