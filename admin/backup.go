@@ -197,8 +197,13 @@ func backup(ctx context.Context, db *synclog.DB, dataDir, dir, version, region s
 		if err != nil {
 			return BackupResult{}, err
 		}
-		if err := syncPath(p); err != nil {
-			return BackupResult{}, err
+		// A hard link to the live store's file (sstables, blobs) holds
+		// data the store already made durable; its new directory entry is
+		// made durable by syncDirs below.
+		if !sharedInode(fi) {
+			if err := syncPath(p); err != nil {
+				return BackupResult{}, err
+			}
 		}
 		synced += fi.Size()
 		progress("sync", synced, total)

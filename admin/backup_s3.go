@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -116,6 +117,8 @@ func newS3Client(t S3Target, cred S3Credentials) (*minio.Client, error) {
 		Region:     t.Config.Region,
 		Transport:  cred.Transport,
 		MaxRetries: 3,
+		// Lets an upload carry its SHA-256 as x-amz-checksum-sha256.
+		TrailingHeaders: true,
 	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
@@ -193,9 +196,24 @@ func (s *Service) backupS3(ctx context.Context, raw string, progress Progress) (
 			return err
 		}
 		defer in.Close()
+		// Hash first (the staged files are private and immutable), then
+		// hand minio the file itself, which it streams without copies;
+		// single-part uploads carry the SHA-256, so the server refuses
+		// bytes that do not match it.
 		h := sha256.New()
-		r := &countingReader{r: io.TeeReader(in, h), n: &done, progress: func(n int64) { progress("upload", n, m.Bytes) }}
-		if _, err := cl.PutObject(ctx, bucket, t.object(f.Path), r, f.Size, minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: 64 << 20}); err != nil {
+		if _, err := io.Copy(h, in); err != nil {
+			return err
+		}
+		if _, err := in.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		opts := minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: 64 << 20, DisableContentSha256: true,
+			Progress: &progressReader{n: &done, report: func(n int64) { progress("upload", n, m.Bytes) }}}
+		if f.Size <= 5<<30 {
+			opts.DisableMultipart = true
+			opts.UserMetadata = map[string]string{"x-amz-checksum-sha256": base64.StdEncoding.EncodeToString(h.Sum(nil))}
+		}
+		if _, err := cl.PutObject(ctx, bucket, t.object(f.Path), in, f.Size, opts); err != nil {
 			return fmt.Errorf("upload %s: %w", f.Path, err)
 		}
 		sums[i] = hex.EncodeToString(h.Sum(nil))
@@ -451,4 +469,16 @@ func throttled(progress Progress) Progress {
 		phase, last = ph, time.Now()
 		progress(ph, done, total)
 	}
+}
+
+// progressReader is minio's upload progress hook: it is read as many
+// bytes as went up.
+type progressReader struct {
+	n      *atomic.Int64
+	report func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	p.report(p.n.Add(int64(len(b))))
+	return len(b), nil
 }
