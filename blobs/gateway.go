@@ -44,6 +44,7 @@ type Gateway struct {
 	sweeps              sweepCounters
 	loopOnce, closeOnce sync.Once
 	loopStop, loopDone  chan struct{}
+	ticker              func(time.Duration) (<-chan time.Time, func()) // tests tick by hand
 }
 
 // New returns a gateway.
@@ -52,7 +53,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{cfg: cfg, db: cfg.DB, store: cfg.Store, log: cfg.Logger.With("component", "blobs"),
-		loopStop: make(chan struct{}), loopDone: make(chan struct{})}
+		loopStop: make(chan struct{}), loopDone: make(chan struct{}), ticker: realTicker}
 	g.presigner, _ = cfg.Store.(storage.Presigner)
 	g.allowAny = slices.Contains(cfg.MimeAllow, "*")
 	return g, nil

@@ -354,13 +354,20 @@ func (g *Gateway) Start() {
 			close(g.loopDone)
 			return
 		}
-		go g.sweepLoop(time.NewTicker(g.cfg.SweepEvery))
+		ticks, stop := g.ticker(g.cfg.SweepEvery)
+		go g.sweepLoop(ticks, stop)
 	})
 }
 
-func (g *Gateway) sweepLoop(t *time.Ticker) {
+// realTicker is the default Gateway.ticker.
+func realTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+func (g *Gateway) sweepLoop(ticks <-chan time.Time, stop func()) {
 	defer close(g.loopDone)
-	defer t.Stop()
+	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-g.loopStop; cancel() }()
@@ -368,7 +375,7 @@ func (g *Gateway) sweepLoop(t *time.Ticker) {
 		select {
 		case <-g.loopStop:
 			return
-		case <-t.C:
+		case <-ticks:
 			_, _ = g.SweepAbandoned(ctx) // logged and counted; retried next tick
 		}
 	}

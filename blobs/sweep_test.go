@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,6 +148,10 @@ func TestSweep_AbandonedUploads(t *testing.T) {
 		st := e.d.Blobs.SweepStats()
 		if st.Deleted != 2 || st.Kept != 1 || st.Partial != 1 || st.Failures != 0 || st.Runs < 6 {
 			t.Fatalf("sweep stats %+v", st)
+		}
+		if code, body, _ := e.get("/metrics", nil); code != 200 || !strings.Contains(string(body), `syncd_blob_sweep_removed_total{kind="object"} 2`) ||
+			!strings.Contains(string(body), `syncd_blob_sweep_removed_total{kind="partial"} 1`) {
+			t.Fatalf("/metrics: %d, without the sweep's counters", code)
 		}
 
 		// A committed object is never touched by later sweeps either.
