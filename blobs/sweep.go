@@ -25,7 +25,8 @@ import (
 // commit, delete or GC of the workspace runs meanwhile):
 //
 //   - keeps the object when the gateway recorded it (a commit happened: GC
-//     and delete own it from then on) or a file_meta row names the hash;
+//     and delete own it from then on) or a live file_meta row names the
+//     hash;
 //   - otherwise deletes it from the store (absent is fine);
 //
 // and logs "blob.swept", whose fold drops the record unless a later
@@ -327,15 +328,17 @@ func (g *Gateway) sweepOne(ctx context.Context, d dueUpload, nowMs int64) (delet
 }
 
 // claimed reports whether the object of (ws, hash) belongs to a commit:
-// the gateway recorded it, or a file_meta row (live or soft-deleted)
-// names the hash.
+// the gateway recorded it (GC and delete own it), or a live file_meta row
+// names the hash (a commit whose record write failed). A soft-deleted row
+// without a record claims nothing: GC, which walks records, would never
+// collect that object either.
 func (g *Gateway) claimed(v *synclog.View, ws, hash string) (bool, error) {
 	raw, err := v.Get(recordKey(ws, hash))
 	if err != nil || raw != nil {
 		return raw != nil, err
 	}
 	row, found, err := findFileRow(v, ws, hash, "")
-	return found && !row.Tombstoned, err
+	return found && row.Live, err
 }
 
 // retire logs blob.swept for the decided uploads, in one batch.

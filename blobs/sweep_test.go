@@ -189,3 +189,33 @@ func makePartial(t *testing.T, e *env, backend string) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// TestSweep_LiveRowClaims: an uncommitted upload whose hash a live
+// file_meta row names (as after a commit whose blob record failed) is
+// kept; one whose row is soft-deleted is removed (GC would never collect
+// it: it walks the gateway's records).
+func TestSweep_LiveRowClaims(t *testing.T) {
+	e := newEnv(t, "fs", nil)
+	live, soft := storagetest.Bytes(3000, 51), storagetest.Bytes(3000, 52)
+	var keys []string
+	for _, data := range [][]byte{live, soft} {
+		ans, code := e.presign(data, "image/png", nil)
+		if code != 200 {
+			t.Fatalf("presign: %d", code)
+		}
+		if code := e.transfer(ans, data); code != 200 {
+			t.Fatalf("PUT: %d", code)
+		}
+		keys = append(keys, ans.StorageID)
+	}
+	e.push(rowOp("file_meta", "sha256:"+hashOf(live), map[string]any{"hash": "sha256:" + hashOf(live), "storage_id": keys[0], "deleted": false}))
+	e.push(rowOp("file_meta", "sha256:"+hashOf(soft), map[string]any{"hash": "sha256:" + hashOf(soft), "storage_id": keys[1], "deleted": true}))
+	e.setClock(t, blobs.IntentTTL+blobs.DefaultAbandonedUploadTTL+time.Minute)
+	if res := e.sweep(t); res.Due != 2 || res.Kept != 1 || res.Deleted != 1 {
+		t.Fatalf("sweep: %+v, want 1 kept, 1 deleted", res)
+	}
+	if !e.exists(t, keys[0]) || e.exists(t, keys[1]) {
+		t.Fatal("want the live row's object kept and the soft-deleted row's removed")
+	}
+	checkReplay(t, e.d)
+}
