@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,8 +59,13 @@ func benchDaemon(b *testing.B) (*daemon.Daemon, string, string) {
 	return benchDaemonWith(b, nil)
 }
 
+// benchDataDir is the data dir of the last benchDaemon (benchmarks run
+// one at a time).
+var benchDataDir string
+
 func benchDaemonWith(b *testing.B, tune func(*daemon.Config)) (*daemon.Daemon, string, string) {
-	d, c := startDaemon(b, b.TempDir(), tune)
+	benchDataDir = b.TempDir()
+	d, c := startDaemon(b, benchDataDir, tune)
 	user := mustUser(b, c, "bench")
 	ws, err := c.DefaultWorkspace(context.Background(), user)
 	if err != nil {
@@ -123,8 +127,8 @@ func backupRoot(b *testing.B) string {
 	return b.TempDir()
 }
 
-// sameFS reports whether the backup dir's log shares inodes with the live
-// store (its sstables were hard-linked).
+// sameFS reports whether the backup's sstables are the live store's
+// files (hard-linked by the checkpoint).
 func sameFS(_ *pebble.DB, dir string) bool {
 	entries, err := os.ReadDir(filepath.Join(dir, "log"))
 	if err != nil {
@@ -132,13 +136,9 @@ func sameFS(_ *pebble.DB, dir string) bool {
 	}
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".sst") {
-			fi, err := os.Stat(filepath.Join(dir, "log", e.Name()))
-			if err != nil {
-				return false
-			}
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				return st.Nlink > 1
-			}
+			a, err1 := os.Stat(filepath.Join(dir, "log", e.Name()))
+			b, err2 := os.Stat(filepath.Join(benchDataDir, "log", e.Name()))
+			return err1 == nil && err2 == nil && os.SameFile(a, b)
 		}
 	}
 	return false
