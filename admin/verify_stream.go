@@ -38,7 +38,8 @@ import (
 // encoding checked to be the canonical one, so equal means byte-identical.
 //
 // Memory: one summary per entity of the workspace being checked (about
-// 200 bytes plus its ids), and 16 bytes per op_id overall.
+// 350 bytes with its id and revision strings), and about 40 bytes per
+// op_id overall (its hash and first location).
 
 // notificationsTable is the table whose puts name an owner (engine's
 // tableNotifications).
