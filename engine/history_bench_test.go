@@ -233,7 +233,16 @@ func BenchmarkSnapshot(b *testing.B) {
 	})
 }
 
-// BenchmarkGCChangeLog collects 100k log entries while a writer keeps
+// benchRows is the workspace size of the GC benchmark: 100k, or
+// SYNCD_BENCH_ROWS (issue 5's figure is at 1M).
+func benchRows() int {
+	if n, err := strconv.Atoi(os.Getenv("SYNCD_BENCH_ROWS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}
+
+// BenchmarkGCChangeLog collects 100k log entries (SYNCD_BENCH_ROWS) while a writer keeps
 // pushing single ops to the same workspace; it reports the GC rate and
 // the push latency during GC beside the push latency without it (same
 // run): the longest stall is what a GC batch costs a writer.
@@ -243,7 +252,7 @@ func BenchmarkGCChangeLog(b *testing.B) {
 		clock.set(time.Now())
 		eng, db, roles := openClockedBenchEngine(b, clock)
 		roles.set("ws-gc", "alice", "owner")
-		const total = 100_000
+		total := benchRows()
 		fillMessages(b, eng, "ws-gc", total)
 		compactAll(b, db)
 		clock.add(2 * time.Hour)
