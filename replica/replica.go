@@ -129,6 +129,12 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// runMax and runBytes bound the events of one message.
+const (
+	runMax   = 64
+	runBytes = 256 << 10
+)
+
 // Replicator publishes this region's events to JetStream and applies the
 // other regions' events from it.
 type Replicator struct {
@@ -354,7 +360,7 @@ func (r *Replicator) publishLoop() {
 	// consumers' AckAll relies on. The failure makes us resume from the
 	// stream's last event.
 	var expect uint64
-	window := 8 * r.cfg.Batch
+	const window = 1024 // messages (nats.go refuses more than 4,000 pending)
 	fail := func(what string, err error) {
 		r.pubErrors.Add(1)
 		r.publishedOK.Store(false)
@@ -363,7 +369,6 @@ func (r *Replicator) publishLoop() {
 		r.sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	var buf []byte
 	for r.ctx.Err() == nil {
 		if !known {
 			last, streamLast, err := r.lastPublished()
@@ -430,22 +435,30 @@ func (r *Replicator) publishLoop() {
 			t.Stop()
 			continue
 		}
+		// Events travel in runs (one message: one quorum write, one
+		// delivery and one ack per consumer for up to runMax events).
 		var perr error
-		for i := range evs {
-			ev := &evs[i]
-			ev.Region = r.cfg.Region
-			buf = Encode(buf[:0], ev)
+		for len(evs) > 0 {
+			n, size := 0, 0
+			for n < len(evs) && n < runMax && (n == 0 || size+len(evs[n].Key)+len(evs[n].Value) <= runBytes) {
+				evs[n].Region = r.cfg.Region
+				size += len(evs[n].Key) + len(evs[n].Value)
+				n++
+			}
+			run := evs[:n]
+			evs = evs[n:]
 			m := nats.NewMsg(r.subject(r.cfg.Region))
-			m.Data = append([]byte(nil), buf...)
-			m.Header.Set(jetstream.MsgIDHeader, r.cfg.Region+":"+strconv.FormatUint(ev.Seq, 10))
+			m.Data = EncodeRun(nil, run)
+			m.Header.Set(jetstream.MsgIDHeader, r.cfg.Region+":"+strconv.FormatUint(run[0].Seq, 10))
 			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(expect, 10))
 			f, err := r.js.PublishMsgAsync(m)
 			if err != nil {
 				perr = err
 				break
 			}
-			inflight = append(inflight, pending{seq: ev.Seq, f: f})
-			sent = ev.Seq
+			last := run[n-1].Seq
+			inflight = append(inflight, pending{seq: last, f: f})
+			sent = last
 			expect++
 		}
 		if perr != nil {
@@ -477,11 +490,11 @@ func (r *Replicator) lastPublished() (last, streamLast uint64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	ev, err := Decode(m.Data)
-	if err != nil || ev.Region != r.cfg.Region {
+	evs, err := DecodeRun(m.Data)
+	if err != nil || evs[0].Region != r.cfg.Region {
 		return 0, 0, fmt.Errorf("replica: last message of %s is malformed", r.subject(r.cfg.Region))
 	}
-	return ev.Seq, max(info.State.LastSeq, m.Sequence), nil
+	return evs[len(evs)-1].Seq, max(info.State.LastSeq, m.Sequence), nil
 }
 
 // discoverLoop finds origin regions in the stream, starts a durable
@@ -617,9 +630,9 @@ func (r *Replicator) startConsumer(reg string) error {
 func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
 	type item struct {
 		m    jetstream.Msg
-		sseq uint64 // stream sequence
-		ev   Event
-		ok   bool // decoded, and from reg
+		sseq uint64  // stream sequence
+		evs  []Event // a run: consecutive sequences
+		ok   bool    // decoded, and from reg
 	}
 	msgs := make([]jetstream.Msg, 0, r.cfg.Batch)
 	items := make([]item, 0, r.cfg.Batch)
@@ -634,7 +647,7 @@ func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
 			msgs = append(msgs, m)
 		}
 	drain:
-		for len(msgs) < r.cfg.Batch {
+		for len(msgs) < max(1, r.cfg.Batch/8) { // messages of up to runMax events
 			select {
 			case m := <-ch:
 				msgs = append(msgs, m)
@@ -647,9 +660,9 @@ func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
 			if md, err := m.Metadata(); err == nil {
 				it.sseq = md.Sequence.Stream
 			}
-			ev, err := Decode(m.Data())
-			if err == nil && ev.Region == reg {
-				it.ev, it.ok = ev, true
+			run, err := DecodeRun(m.Data())
+			if err == nil && run[0].Region == reg {
+				it.evs, it.ok = run, true
 			} else if it.sseq == 0 || it.sseq > counted {
 				// A malformed or foreign message is counted (once, though it
 				// is redelivered until an ack above it covers it) and never
@@ -666,11 +679,11 @@ func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
 			if items[i].ok != items[j].ok {
 				return items[i].ok
 			}
-			return items[i].ok && items[i].ev.Seq < items[j].ev.Seq
+			return items[i].ok && items[i].evs[0].Seq < items[j].evs[0].Seq
 		})
 		for _, it := range items {
 			if it.ok {
-				evs = append(evs, it.ev)
+				evs = append(evs, it.evs...)
 			}
 		}
 		res, err := r.cfg.Sink.Apply(r.ctx, reg, evs)
@@ -698,7 +711,7 @@ func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
 			it := &items[i]
 			switch {
 			case !it.ok:
-			case it.ev.Seq <= res.Last:
+			case it.evs[len(it.evs)-1].Seq <= res.Last:
 				if ack == nil || it.sseq > ack.sseq {
 					ack = it
 				}
@@ -709,7 +722,7 @@ func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
 		}
 		if ack != nil {
 			_ = ack.m.Ack()
-			o.lastAtMs.Store(ack.ev.AtMs)
+			o.lastAtMs.Store(ack.evs[len(ack.evs)-1].AtMs)
 		}
 		if nak && !r.sleep(200*time.Millisecond) {
 			return

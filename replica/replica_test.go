@@ -264,7 +264,23 @@ func TestReplica_PublishesWhenLinkReturns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Msgs != r.originLen() {
-		t.Fatalf("stream holds %d messages, origin sequence is %d", info.State.Msgs, r.originLen())
+	// Runs of consecutive events, in order, without a gap or a repeat.
+	next := uint64(1)
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := js.GetMsg("SYNCD_solo", seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := replica.DecodeRun(m.Data)
+		if err != nil {
+			t.Fatalf("message %d: %v", seq, err)
+		}
+		if evs[0].Seq != next {
+			t.Fatalf("message %d starts at event %d, want %d", seq, evs[0].Seq, next)
+		}
+		next = evs[len(evs)-1].Seq + 1
+	}
+	if next-1 != r.originLen() {
+		t.Fatalf("stream holds events 1..%d, origin sequence is %d", next-1, r.originLen())
 	}
 }

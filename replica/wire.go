@@ -84,3 +84,72 @@ func Decode(data []byte) (Event, error) {
 	}
 	return ev, nil
 }
+
+// A message may carry a run of events (one quorum write, one delivery and
+// one ack for many events):
+//
+//	'S' 0x02 | u16 count | count × (u32 len | one event in the form above)
+//
+// The events are of one region, with consecutive sequences.
+const (
+	wireRunVersion = 2
+	// MaxRun bounds the events of one message.
+	MaxRun = 1024
+)
+
+// EncodeRun appends the wire form of evs (1 ≤ len ≤ MaxRun, one region,
+// consecutive sequences) to dst.
+func EncodeRun(dst []byte, evs []Event) []byte {
+	dst = append(dst, wireMagic, wireRunVersion)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(evs)))
+	for i := range evs {
+		at := len(dst)
+		dst = binary.BigEndian.AppendUint32(dst, 0)
+		dst = Encode(dst, &evs[i])
+		binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
+	}
+	return dst
+}
+
+// DecodeRun parses a message of one event (Encode) or of a run
+// (EncodeRun). It never panics; anything else — a malformed event, an
+// empty run, events of different regions or not consecutive — is
+// ErrMalformed. Keys and values alias data.
+func DecodeRun(data []byte) ([]Event, error) {
+	if len(data) >= 2 && data[0] == wireMagic && data[1] == wireVersion {
+		ev, err := Decode(data)
+		if err != nil {
+			return nil, err
+		}
+		return []Event{ev}, nil
+	}
+	if len(data) < 4 || data[0] != wireMagic || data[1] != wireRunVersion {
+		return nil, ErrMalformed
+	}
+	n := int(binary.BigEndian.Uint16(data[2:]))
+	if n == 0 || n > MaxRun {
+		return nil, ErrMalformed
+	}
+	evs := make([]Event, 0, n)
+	p := 4
+	for i := 0; i < n; i++ {
+		if len(data)-p < 4 {
+			return nil, ErrMalformed
+		}
+		l := binary.BigEndian.Uint32(data[p:])
+		p += 4
+		if uint64(l) > uint64(len(data)-p) {
+			return nil, ErrMalformed
+		}
+		ev, err := Decode(data[p : p+int(l)])
+		if err != nil || (i > 0 && (ev.Region != evs[0].Region || ev.Seq != evs[i-1].Seq+1)) {
+			return nil, ErrMalformed
+		}
+		evs = append(evs, ev)
+		p += int(l)
+	}
+	if p != len(data) {
+		return nil, ErrMalformed
+	}
+	return evs, nil
+}

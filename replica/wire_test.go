@@ -64,3 +64,69 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestWire_RunRoundTrip(t *testing.T) {
+	evs := []Event{
+		{Region: "eu-1", Seq: 7, AtMs: 1, Key: []byte{0x10, 1}, Value: []byte("a")},
+		{Region: "eu-1", Seq: 8, AtMs: 2},
+		{Region: "eu-1", Seq: 9, AtMs: 3, Key: []byte{0x20}, Value: []byte("ccc")},
+	}
+	got, err := DecodeRun(EncodeRun(nil, evs))
+	if err != nil || len(got) != len(evs) {
+		t.Fatalf("%v %+v", err, got)
+	}
+	for i := range evs {
+		if got[i].Region != evs[i].Region || got[i].Seq != evs[i].Seq || got[i].AtMs != evs[i].AtMs ||
+			!bytes.Equal(got[i].Key, evs[i].Key) || !bytes.Equal(got[i].Value, evs[i].Value) {
+			t.Fatalf("event %d: %+v → %+v", i, evs[i], got[i])
+		}
+	}
+	one, err := DecodeRun(Encode(nil, &evs[0])) // a single-event message
+	if err != nil || len(one) != 1 || one[0].Seq != 7 {
+		t.Fatalf("%v %+v", err, one)
+	}
+}
+
+func TestWire_RunRejectsMalformed(t *testing.T) {
+	a := Event{Region: "eu", Seq: 3, Key: []byte{0x10}, Value: []byte("v")}
+	b := Event{Region: "eu", Seq: 4}
+	ok := EncodeRun(nil, []Event{a, b})
+	for name, data := range map[string][]byte{
+		"empty run":       {'S', 2, 0, 0},
+		"truncated":       ok[:len(ok)-1],
+		"trailing":        append(append([]byte(nil), ok...), 0),
+		"count too high":  append([]byte{'S', 2, 0, 3}, ok[4:]...),
+		"not consecutive": EncodeRun(nil, []Event{a, {Region: "eu", Seq: 5}}),
+		"two regions":     EncodeRun(nil, []Event{a, {Region: "us", Seq: 4}}),
+		"bad event":       EncodeRun(nil, []Event{a, {Region: "eu", Seq: 0}}),
+	} {
+		if _, err := DecodeRun(data); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+}
+
+// FuzzDecodeRun: DecodeRun never panics, and whatever it accepts as a run
+// re-encodes to the same bytes.
+func FuzzDecodeRun(f *testing.F) {
+	f.Add(EncodeRun(nil, []Event{{Region: "eu", Seq: 1, Key: []byte{0x10}, Value: []byte{1}}, {Region: "eu", Seq: 2}}))
+	f.Add(Encode(nil, &Event{Region: "r", Seq: 2}))
+	f.Add([]byte{'S', 2, 0, 1, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		evs, err := DecodeRun(data)
+		if err != nil {
+			return
+		}
+		if len(evs) == 0 {
+			t.Fatal("accepted an empty run")
+		}
+		for i := range evs {
+			if !ValidRegion(evs[i].Region) || evs[i].Seq == 0 || (i > 0 && (evs[i].Region != evs[0].Region || evs[i].Seq != evs[i-1].Seq+1)) {
+				t.Fatalf("accepted %+v", evs)
+			}
+		}
+		if data[1] == wireRunVersion && !bytes.Equal(EncodeRun(nil, evs), data) {
+			t.Fatalf("re-encode differs")
+		}
+	})
+}
