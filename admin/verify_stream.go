@@ -90,18 +90,8 @@ type syncChecker struct {
 	// single folds one put through the shared fold (soft delete, owner).
 	single *synclog.DB
 
-	// the op_id index: first occurrence of every op_id, as a sum of
-	// hashes of the expected (key, value) pairs.
-	opSeen        map[uint64]opLoc
-	opSum, opSum2 uint64
-	opCount       int64
-	opDupes       []opDup
-	wsNames       []string
-	opBuf         []byte
-
 	// the workspace being folded
 	ws      string
-	wsIdx   uint32
 	ents    []ent
 	byHash  map[uint64]int32 // entity id hash → index in ents
 	collide map[string]int32 // entity ids whose hash another id holds
@@ -129,22 +119,19 @@ type opDup struct {
 
 // verifySync checks the sync keyspaces of v against its change log.
 func verifySync(ctx context.Context, v *synclog.View, folder synclog.Folder, rep *VerifyReport, progress func(done int64)) (err error) {
-	c := &syncChecker{ctx: ctx, v: v, folder: folder, rep: rep, seed: maphash.MakeSeed(), opSeen: map[uint64]opLoc{},
-		interns: map[string]string{}, progress: progress}
+	c := &syncChecker{ctx: ctx, v: v, folder: folder, rep: rep, seed: maphash.MakeSeed(), interns: map[string]string{}, progress: progress}
 	defer func() {
 		if c.single != nil {
 			_ = c.single.Close()
 		}
 	}()
-	// The op_id index's stored side is independent of the fold: hash it
+	// The op_id index depends on nothing the entity fold computes: it is
+	// rebuilt from its own pass over the log, and its stored side hashed,
 	// on another core meanwhile.
 	var wg sync.WaitGroup
-	var actSum, actSum2 uint64
-	var actCount, actBytes int64
-	var actErr error
-	wg.Go(func() {
-		actSum, actSum2, actCount, actBytes, actErr = hashKeyspace(v, synclog.PrefixOpIndex, c.seed)
-	})
+	oc := &opChecker{v: v, seed: c.seed, seen: map[uint64]opLoc{}}
+	var opErr error
+	wg.Go(func() { opErr = oc.run(ctx) })
 	defer wg.Wait()
 
 	iters := []struct {
@@ -220,16 +207,13 @@ func verifySync(ctx context.Context, v *synclog.View, folder synclog.Folder, rep
 	c.extra(c.tombIt, &c.tombOK, nil, "tombstone")
 	c.extra(c.tbvIt, &c.tbvOK, nil, "tombstone index entry")
 	c.extra(c.ctrIt, &c.ctrOK, nil, "counter")
-	if err := c.resolveOpDupes(); err != nil {
-		return err
-	}
 	wg.Wait()
-	if actErr != nil {
-		return actErr
+	if opErr != nil {
+		return opErr
 	}
-	c.bytesRead += actBytes
-	if actCount != c.opCount || actSum != c.opSum || actSum2 != c.opSum2 {
-		rep.problem("op_id index differs from replay: %d entries stored, %d rebuilt, or their contents differ", actCount, c.opCount)
+	c.bytesRead += oc.actBytes
+	if oc.actCount != oc.count || oc.actSum != oc.sum || oc.actSum2 != oc.sum2 {
+		rep.problem("op_id index differs from replay: %d entries stored, %d rebuilt, or their contents differ", oc.actCount, oc.count)
 	}
 	rep.ChangeEntries = c.events
 	rep.Rows = c.rows
@@ -273,8 +257,6 @@ func pairHash(h *maphash.Hash, k, v []byte) (uint64, uint64) {
 
 func (c *syncChecker) startWorkspace(ws string) {
 	c.ws = ws
-	c.wsIdx = uint32(len(c.wsNames))
-	c.wsNames = append(c.wsNames, ws)
 	c.ents = c.ents[:0]
 	c.collide = nil
 	// Sized from the counter: about one entity per version at most.
@@ -292,7 +274,8 @@ func slicesGrow(s []ent, n int) []ent {
 	return make([]ent, 0, n)
 }
 
-// weakEntityHash makes entity ids collide (tests of the collision path).
+// weakEntityHash makes entity ids and op_ids collide (tests of the
+// collision paths).
 var weakEntityHash = false
 
 // lookup finds the entity id; h is its hash, for add.
@@ -343,10 +326,7 @@ func cloneRev(rec *synclog.ChangeRecord) synclog.Revision {
 func (c *syncChecker) fold(ver uint64, rec *synclog.ChangeRecord) error {
 	// Counter: the highest version.
 	c.counter = max(c.counter, ver)
-	// op_id index: the first entry of an op_id keeps it.
-	if err := c.foldOpID(ver, rec); err != nil {
-		return err
-	}
+	// (The op_id index is opChecker's.)
 	// The register. The entity id is table 0x00 pk.
 	var idBuf [128]byte
 	id := append(append(append(idBuf[:0], rec.Table...), 0), rec.PK...)
@@ -469,44 +449,106 @@ func (c *syncChecker) putFacts(rec *synclog.ChangeRecord) (bool, string, error) 
 	return row.SoftDel, row.Owner, nil
 }
 
-func (c *syncChecker) foldOpID(ver uint64, rec *synclog.ChangeRecord) error {
-	h := maphash.String(c.seed, rec.OpID)
-	if _, dup := c.opSeen[h]; dup {
-		// The same op_id again (or a hash collision): settled exactly at
-		// the end, against the first entry.
-		c.opDupes = append(c.opDupes, opDup{opID: strings.Clone(rec.OpID), ws: c.wsIdx, v: ver})
-		return nil
-	}
-	c.opSeen[h] = opLoc{ws: c.wsIdx, v: ver}
-	c.addOpIndex(rec.OpID, c.ws, ver, rec.Fingerprint, +1)
-	return nil
+// opChecker rebuilds the op_id index from the log (the first entry of an
+// op_id keeps it) as a sum of hashes of the expected (key, value) pairs,
+// and sums the stored index the same way.
+type opChecker struct {
+	v    *synclog.View
+	seed maphash.Seed
+
+	seen      map[uint64]opLoc
+	sum, sum2 uint64
+	count     int64
+	dupes     []opDup
+	wsNames   []string
+	buf       []byte
+
+	actSum, actSum2    uint64
+	actCount, actBytes int64
 }
 
-// addOpIndex adds (or, sign -1, removes) the expected op_id index pair.
-func (c *syncChecker) addOpIndex(opID, ws string, ver uint64, fp string, sign int) {
-	key := append(append(c.opBuf[:0], synclog.PrefixOpIndex), opID...)
+func (c *opChecker) run(ctx context.Context) error {
+	it, err := c.v.NewIter([]byte{synclog.PrefixChange}, []byte{synclog.PrefixChange + 1})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var rec synclog.ChangeRecord
+	var wsKey []byte
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) < 11 {
+			continue // reported by the entity pass
+		}
+		wsLen := int(k[1])<<8 | int(k[2])
+		if len(k) != 3+wsLen+8 {
+			continue
+		}
+		if !bytes.Equal(k[1:3+wsLen], wsKey) {
+			wsKey = append(wsKey[:0], k[1:3+wsLen]...)
+			c.wsNames = append(c.wsNames, string(k[3:3+wsLen]))
+		}
+		if synclog.DecodeChangeAliased(k, it.Value(), &rec) != nil {
+			continue
+		}
+		c.fold(beU64(k[3+wsLen:]), &rec)
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if err := c.resolveDupes(); err != nil {
+		return err
+	}
+	c.actSum, c.actSum2, c.actCount, c.actBytes, err = hashKeyspace(c.v, synclog.PrefixOpIndex, c.seed)
+	return err
+}
+
+func (c *opChecker) hash(opID string) uint64 {
+	h := maphash.String(c.seed, opID)
+	if weakEntityHash {
+		h %= 5 // tests: collisions everywhere
+	}
+	return h
+}
+
+func (c *opChecker) fold(ver uint64, rec *synclog.ChangeRecord) {
+	wsIdx := uint32(len(c.wsNames) - 1)
+	h := c.hash(rec.OpID)
+	if _, dup := c.seen[h]; dup {
+		// The same op_id again (or a hash collision): settled exactly at
+		// the end, against the first entry.
+		c.dupes = append(c.dupes, opDup{opID: strings.Clone(rec.OpID), ws: wsIdx, v: ver})
+		return
+	}
+	c.seen[h] = opLoc{ws: wsIdx, v: ver}
+	c.add(rec.OpID, c.wsNames[wsIdx], ver, rec.Fingerprint)
+}
+
+// add adds the expected op_id index pair.
+func (c *opChecker) add(opID, ws string, ver uint64, fp string) {
+	key := append(append(c.buf[:0], synclog.PrefixOpIndex), opID...)
 	kl := len(key)
 	key = appendOpIndexRecord(key, ws, ver, fp)
-	c.opBuf = key
+	c.buf = key
 	var h maphash.Hash
 	h.SetSeed(c.seed)
 	a, b := pairHash(&h, key[:kl], key[kl:])
-	if sign > 0 {
-		c.opSum += a
-		c.opSum2 += b
-		c.opCount++
-	} else {
-		c.opSum -= a
-		c.opSum2 -= b
-		c.opCount--
-	}
+	c.sum += a
+	c.sum2 += b
+	c.count++
 }
 
-// resolveOpDupes settles every op_id seen twice (or whose hash collided):
+// resolveDupes settles every op_id seen twice (or whose hash collided):
 // the index keeps the first entry in replay order.
-func (c *syncChecker) resolveOpDupes() error {
-	for _, d := range c.opDupes {
-		loc := c.opSeen[maphash.String(c.seed, d.opID)]
+func (c *opChecker) resolveDupes() error {
+	for _, d := range c.dupes {
+		loc := c.seen[c.hash(d.opID)]
 		var first synclog.ChangeRecord
 		found, err := synclog.GetRecord(c.v, synclog.ChangeKey(c.wsNames[loc.ws], loc.v), &first)
 		if err != nil || !found {
@@ -522,14 +564,14 @@ func (c *syncChecker) resolveOpDupes() error {
 			return err
 		}
 		dupOfEarlier := false
-		for _, o := range c.opDupes {
+		for _, o := range c.dupes {
 			if o.opID == d.opID && (o.ws < d.ws || o.ws == d.ws && o.v < d.v) {
 				dupOfEarlier = true
 				break
 			}
 		}
 		if !dupOfEarlier {
-			c.addOpIndex(d.opID, c.wsNames[d.ws], d.v, rec.Fingerprint, +1)
+			c.add(d.opID, c.wsNames[d.ws], d.v, rec.Fingerprint)
 		}
 	}
 	return nil
