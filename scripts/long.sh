@@ -8,7 +8,7 @@
 #   scripts/long.sh isolation   # 100,000 random operations (OPS=100000)
 #   scripts/long.sh hostile     # 10,000 idle connections, syncd's default timeouts (CONNS=10000)
 #   scripts/long.sh fuzz        # every fuzz target 10 minutes (FUZZTIME=10m; scripts/fuzz-all.sh)
-#   scripts/long.sh all         # all of the above, one after the other (about 6 hours)
+#   scripts/long.sh all         # all of the above, one after the other (about 7 hours)
 #
 # syncd is built once for the child-process tests (SYNCD_TEST_BIN).
 set -euo pipefail
