@@ -284,8 +284,8 @@ func setup(t *testing.T, c *cluster) (user, ws string) {
 
 // TestRegions_KillUnderLoad: three syncd processes take pushes in every
 // region (own rows and edits of one shared row); the region whose
-// JetStream node leads the stream is SIGKILLed mid-load, so the stream,
-// and the consumers it led, change leader. The two others keep taking
+// JetStream node leads r0's stream is SIGKILLed mid-load, so that stream
+// (each origin has one), and whatever else that node led, change leader. The two others keep taking
 // writes and converge with each other while it is down; it restarts on
 // the same data (and the same route address), catches up, and all three
 // end with equal GET /v1/admin/digest answers and every acknowledged op
