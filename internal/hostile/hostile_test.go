@@ -468,8 +468,10 @@ func TestHostile_IdleConnections(t *testing.T) {
 		t.Errorf("descriptors grew by %d for %d connections", fds, n)
 	}
 	// Bounds: one goroutine (8 KiB stack, grown at most once) and its 4 KiB
-	// read buffer per connection, plus the kernel's socket, with room.
-	const perConnBound = 48 << 10
+	// read buffer per connection, plus the kernel's socket, with room for
+	// garbage the GC has not collected yet (the heap may reach twice the
+	// live bytes before it does). Measured: about 20 KiB.
+	const perConnBound = 64 << 10
 	if perRSS > perConnBound {
 		t.Errorf("RSS per idle connection %.1f KiB > %d KiB", perRSS/1024, perConnBound>>10)
 	}
