@@ -127,8 +127,11 @@ func verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp stri
 		sysBytes = int64(ss)
 	}
 	var sysDone, chgDone atomic.Int64
+	var progressMu sync.Mutex // the two passes report from two goroutines
 	report := func() {
 		if progress != nil {
+			progressMu.Lock()
+			defer progressMu.Unlock()
 			d := sysDone.Load() + chgDone.Load()
 			progress(d, max(total, d))
 		}

@@ -169,3 +169,40 @@ func TestVerifyStream_EntityHashCollisions(t *testing.T) {
 	defer func() { weakEntityHash = false }()
 	TestVerifyStream_EqualsSharedFold(t)
 }
+
+// TestVerify_ProgressIsSerialized: verify's two passes report progress
+// from two goroutines; the callback (a progress bar, an NDJSON stream) is
+// never called concurrently (the race detector watches the calls when they
+// overlap), and the last report is the total.
+func TestVerify_ProgressIsSerialized(t *testing.T) {
+	logs := map[string][]synclog.ChangeRecord{}
+	for i := 0; i < 9000; i++ {
+		logs["w1"] = append(logs["w1"], synclog.ChangeRecord{Table: "kv", PK: fmt.Sprintf("k%d", i%5000), Op: synclog.OpPut,
+			Payload: []byte(fmt.Sprintf(`{"n":%d}`, i)), Clock: int64(i), HLC: "h", DeviceID: "d", OpID: fmt.Sprintf("op-%d", i), CreatedAtMs: 1})
+	}
+	db := buildLog(t, t.TempDir(), logs)
+	defer db.Close()
+	// As many system events, so both passes report.
+	b := db.NewBatch()
+	for i := 0; i < 9000; i++ {
+		if err := b.SetRecord(synclog.SystemKey(uint64(i+1)), &synclog.SystemEvent{Type: "test.tick", AtMs: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	mux := &synclog.FolderMux{Change: engine.FoldChange}
+	mux.Handle("test", func(*synclog.Batch, uint64, *synclog.SystemEvent) error { return nil })
+	var calls []int64 // appended without a lock on purpose
+	rep, err := Verify(context.Background(), db, mux, t.TempDir()+"/replay", func(done, total int64) {
+		calls = append(calls, done)
+	})
+	if err != nil || !rep.OK || rep.Mode != "full" || rep.ChangeEntries != 9000 || rep.SystemEvents != 9000 || rep.Rows != 5000 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if len(calls) < 4 || calls[len(calls)-1] != 18000 {
+		t.Fatalf("progress calls %v", calls)
+	}
+}
