@@ -156,11 +156,16 @@ func verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp stri
 	// beside it, its verdict dropped if the log turns out collected.
 	syncRep := VerifyReport{OK: true, Problems: []string{}}
 	var syncErr error
+	syncCtx, cancelSync := context.WithCancel(ctx)
+	defer cancelSync()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		syncErr = verifySync(ctx, v, folder, &syncRep, func(done int64) { chgDone.Store(done); report() })
+		syncErr = verifySync(syncCtx, v, folder, &syncRep, func(done int64) { chgDone.Store(done); report() })
 	})
 	replayErr := replaySystem(ctx, v, rdb, watch, 20000)
+	if watch.collected {
+		cancelSync() // tail mode: the streaming full rebuild does not apply
+	}
 	wg.Wait()
 	rep.SystemEvents = watch.sys
 	if replayErr != nil {
