@@ -160,7 +160,7 @@ func verify(ctx context.Context, db *synclog.DB, folder synclog.Folder, tmp stri
 	defer cancelSync()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		syncErr = verifySync(syncCtx, v, folder, &syncRep, func(done int64) { chgDone.Store(done); report() })
+		syncErr = verifySync(syncCtx, v, folder, &syncRep, total, func(done int64) { chgDone.Store(done); report() })
 	})
 	replayErr := replaySystem(ctx, v, rdb, watch, 20000)
 	if watch.collected {

@@ -118,7 +118,7 @@ type opDup struct {
 }
 
 // verifySync checks the sync keyspaces of v against its change log.
-func verifySync(ctx context.Context, v *synclog.View, folder synclog.Folder, rep *VerifyReport, progress func(done int64)) (err error) {
+func verifySync(ctx context.Context, v *synclog.View, folder synclog.Folder, rep *VerifyReport, entriesHint int64, progress func(done int64)) (err error) {
 	c := &syncChecker{ctx: ctx, v: v, folder: folder, rep: rep, seed: maphash.MakeSeed(), interns: map[string]string{}, progress: progress}
 	defer func() {
 		if c.single != nil {
@@ -129,7 +129,7 @@ func verifySync(ctx context.Context, v *synclog.View, folder synclog.Folder, rep
 	// rebuilt from its own pass over the log, and its stored side hashed,
 	// on another core meanwhile.
 	var wg sync.WaitGroup
-	oc := &opChecker{v: v, seed: c.seed, seen: map[uint64]opLoc{}}
+	oc := &opChecker{v: v, seed: c.seed, seen: make(map[uint64]opLoc, min(max(entriesHint, 0), 1<<24))}
 	var opErr error
 	wg.Go(func() { opErr = oc.run(ctx) })
 	defer wg.Wait()
@@ -318,8 +318,17 @@ func (c *syncChecker) intern(s string) string {
 	return v
 }
 
+// cloneRev copies rec's revision out of the iterator's memory, in one
+// allocation.
 func cloneRev(rec *synclog.ChangeRecord) synclog.Revision {
-	return synclog.Revision{Clock: rec.Clock, HLC: strings.Clone(rec.HLC), OpID: strings.Clone(rec.OpID), Fingerprint: strings.Clone(rec.Fingerprint)}
+	var sb strings.Builder // never aliases its inputs (a concatenation may)
+	sb.Grow(len(rec.HLC) + len(rec.OpID) + len(rec.Fingerprint))
+	sb.WriteString(rec.HLC)
+	sb.WriteString(rec.OpID)
+	sb.WriteString(rec.Fingerprint)
+	all := sb.String()
+	a, b := len(rec.HLC), len(rec.HLC)+len(rec.OpID)
+	return synclog.Revision{Clock: rec.Clock, HLC: all[:a], OpID: all[a:b], Fingerprint: all[b:]}
 }
 
 // fold is engine.FoldChange on the in-memory summary.

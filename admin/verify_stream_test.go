@@ -88,7 +88,7 @@ func checkSync(t testing.TB, db *synclog.DB) VerifyReport {
 	v := db.View()
 	defer v.Release()
 	rep := VerifyReport{OK: true, Problems: []string{}}
-	if err := verifySync(context.Background(), v, &synclog.FolderMux{Change: engine.FoldChange}, &rep, nil); err != nil {
+	if err := verifySync(context.Background(), v, &synclog.FolderMux{Change: engine.FoldChange}, &rep, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	return rep
