@@ -49,6 +49,7 @@ group_admin() { # issue 10
   bench verify admin 'BenchmarkVerify' 1x
   bench backup admin 'BenchmarkBackup$' 1x
   bench push-during-backup admin 'BenchmarkPushDuringBackup' 1x
+  bench backup-s3 admin 'BenchmarkBackupS3' 1x # needs SYNCD_TEST_S3_*
 }
 group_blobs() { # issue 7
   bench fs-upload blobs 'BenchmarkFS_UploadDownload64MiB' 5x
