@@ -38,7 +38,7 @@ group_log() { # issue 2
 group_engine() { # issue 3, issue 5
   bench push-single-op engine 'BenchmarkPush/batch=1/workspaces=1$' 5000x
   bench push-100x8 engine 'BenchmarkPush/batch=100/workspaces=8$' 1200000x # ≥ 60 s each side
-  bench pull engine 'BenchmarkPull' 1x
+  bench pull engine 'BenchmarkPull' 1000x # pages of 1,000
   bench snapshot engine 'BenchmarkSnapshot' 3x
   bench gc-1M engine 'BenchmarkGCChangeLog' 1x SYNCD_BENCH_ROWS=1000000
 }
