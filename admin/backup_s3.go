@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -196,24 +195,18 @@ func (s *Service) backupS3(ctx context.Context, raw string, progress Progress) (
 			return err
 		}
 		defer in.Close()
-		// Hash first (the staged files are private and immutable), then
-		// hand minio the file itself, which it streams without copies;
-		// single-part uploads carry the SHA-256, so the server refuses
-		// bytes that do not match it.
+		// One read: the file streams up as it is hashed for the manifest
+		// (the end-to-end check restore makes); single-part up to 5 GiB,
+		// so nothing is buffered.
 		h := sha256.New()
-		if _, err := io.Copy(h, in); err != nil {
-			return err
-		}
-		if _, err := in.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		opts := minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: 64 << 20, DisableContentSha256: true,
+		opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableContentSha256: true,
 			Progress: &progressReader{n: &done, report: func(n int64) { progress("upload", n, m.Bytes) }}}
 		if f.Size <= 5<<30 {
 			opts.DisableMultipart = true
-			opts.UserMetadata = map[string]string{"x-amz-checksum-sha256": base64.StdEncoding.EncodeToString(h.Sum(nil))}
+		} else {
+			opts.PartSize = 64 << 20
 		}
-		if _, err := cl.PutObject(ctx, bucket, t.object(f.Path), in, f.Size, opts); err != nil {
+		if _, err := cl.PutObject(ctx, bucket, t.object(f.Path), io.TeeReader(in, h), f.Size, opts); err != nil {
 			return fmt.Errorf("upload %s: %w", f.Path, err)
 		}
 		sums[i] = hex.EncodeToString(h.Sum(nil))
