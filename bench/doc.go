@@ -21,7 +21,7 @@
 //   - watch fan-out latency with 100, 1,000 and 10,000 SSE watchers, and
 //     syncd's RSS per idle watcher;
 //   - crash recovery: SIGKILL, restart, time to /readyz with N log entries;
-//   - replication lag: not yet (n/a).
+//   - replication lag: n/a; the replica package's benchmarks measure it.
 //
 // Every figure is printed with its same-run baseline from bench/baseline
 // and the ratio, and with its target (from the feature issues) and

@@ -404,7 +404,8 @@ func (r *run) steps() []step {
 		add(fmt.Sprintf("crash recovery %s entries", fmtCount(n)), 60*time.Minute, func(ctx context.Context) error { return r.recovery(ctx, n) })
 	}
 	add("replication lag", time.Minute, func(context.Context) error {
-		r.rep.NotMeasured("replication", "replication lag across three regions", "n/a", "replication does not exist yet", nil)
+		r.rep.NotMeasured("replication", "replication lag across three regions", "n/a",
+			"needs three regions: go test -run '^$' -bench BenchmarkReplica_ -benchtime 1x ./replica/ (scripts/targets.sh replica)", nil)
 		return nil
 	})
 	return st
