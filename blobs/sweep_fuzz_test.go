@@ -2,8 +2,8 @@ package blobs
 
 import (
 	"io"
-	"math"
 	"log/slog"
+	"math"
 	"testing"
 
 	synclog "github.com/or3/syncd/log"

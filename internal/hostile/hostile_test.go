@@ -384,7 +384,7 @@ func TestHostile_IdleKeepAliveClosed(t *testing.T) {
 // while they are open, and that its descriptors return when they close.
 func TestHostile_IdleConnections(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("reads /proc")
+		skipOrFailInCI(t, "reads /proc")
 	}
 	t.Parallel()
 	n := *flagConns
@@ -402,7 +402,7 @@ func TestHostile_IdleConnections(t *testing.T) {
 		}
 	}
 	if lim.Cur < need {
-		t.Skipf("RLIMIT_NOFILE hard limit %d is below the %d this test needs", lim.Max, need)
+		skipOrFailInCI(t, fmt.Sprintf("RLIMIT_NOFILE hard limit %d is below the %d this test needs", lim.Max, need))
 	}
 	p := start(t) // syncd's defaults: idle timeout 120 s
 	addr := hostPort(p)
@@ -612,4 +612,14 @@ func maxDur(ds []time.Duration) time.Duration {
 		m = max(m, d)
 	}
 	return m.Round(time.Millisecond)
+}
+
+// skipOrFailInCI skips on a developer's machine that cannot run the test,
+// and fails under CI=true, so a green CI never hides it.
+func skipOrFailInCI(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("cannot run in CI: %s", why)
+	}
+	t.Skip(why)
 }
