@@ -217,8 +217,11 @@ func (db *DB) openPebble() (err error) {
 	}()
 	opts := PebbleOptions(db.cfg)
 	pdb, err := pebble.Open(db.cfg.Dir, opts)
-	// Pebble holds its own reference to the cache while open.
-	opts.Cache.Unref()
+	// Pebble holds its own reference to the cache while open (Tune may
+	// have left none).
+	if opts.Cache != nil {
+		opts.Cache.Unref()
+	}
 	if err != nil {
 		return fmt.Errorf("log: open %s: %w", db.cfg.Dir, err)
 	}
