@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/or3/syncd/crdt"
 	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/syncerr"
 )
@@ -90,6 +89,7 @@ type Store struct {
 	db    *synclog.DB
 	mu    sync.Mutex
 	locks map[string]*wsLock
+	cache usageCache // stored bytes per workspace (usage.go)
 }
 
 type wsLock struct {
@@ -287,7 +287,7 @@ func (s *Store) Reserve(ctx context.Context, user string, req ReserveRequest) (I
 	} else if existing != nil {
 		return Intent{}, syncerr.Conflict("Upload intent %s already exists", id)
 	}
-	u, err := usage(b, ws, hash, nowSec)
+	u, err := s.usage(b, ws, hash, nowSec)
 	if err != nil {
 		return Intent{}, syncerr.Internal(err, "read")
 	}
@@ -443,32 +443,33 @@ type wsUsage struct {
 	hashReserved bool  // the hash is reserved by a live intent
 }
 
-// usage reads ws's storage use through r at nowSec.
-func usage(r synclog.Reader, ws, hash string, nowSec int64) (wsUsage, error) {
+// usage reads ws's storage use through r at nowSec; the caller holds ws's
+// lock. The stored half comes from the cache (usage.go), the reserved
+// half from the workspace's active intents.
+func (s *Store) usage(r synclog.Reader, ws, hash string, nowSec int64) (wsUsage, error) {
 	var u wsUsage
-	prefix := synclog.RowPrefix(ws, "file_meta")
-	it, err := r.NewIter(prefix, synclog.PrefixEnd(prefix))
+	var err error
+	if u.stored, u.hashStored, err = s.storedUsage(r, ws, hash); err != nil {
+		return u, err
+	}
+	return u, addReserved(r, ws, hash, nowSec, &u)
+}
+
+// scanUsage is usage without the cache, from every file_meta row of ws
+// (tests compare the two).
+func scanUsage(r synclog.Reader, ws, hash string, nowSec int64) (wsUsage, error) {
+	var u wsUsage
+	e, err := scanStored(r, ws, 0)
 	if err != nil {
 		return u, err
 	}
-	for ok := it.First(); ok; ok = it.Next() {
-		var row synclog.RowRecord
-		if err := synclog.Decode(it.Key(), it.Value(), &row); err != nil {
-			it.Close()
-			return u, err
-		}
-		if !row.HasPut || row.SoftDel || row.WinnerKind == uint8(crdt.KindDelete) {
-			continue
-		}
-		u.stored += sizeOf(row.Payload)
-		if NormalizeHash(string(it.Key()[len(prefix):])) == hash {
-			u.hashStored = true
-		}
-	}
-	if err := it.Close(); err != nil {
-		return u, err
-	}
-	err = eachActive(r, ws, func(rec *Record) (bool, error) {
+	u.stored, u.hashStored = e.stored, e.hashes[hash] > 0
+	return u, addReserved(r, ws, hash, nowSec, &u)
+}
+
+// addReserved adds the reserved bytes of ws's intents live at nowSec.
+func addReserved(r synclog.Reader, ws, hash string, nowSec int64, u *wsUsage) error {
+	return eachActive(r, ws, func(rec *Record) (bool, error) {
 		if rec.ExpiresAt > nowSec {
 			u.reserved += rec.ReservedBytes
 			if rec.Hash == hash && rec.ReservedBytes > 0 {
@@ -477,7 +478,6 @@ func usage(r synclog.Reader, ws, hash string, nowSec int64) (wsUsage, error) {
 		}
 		return true, nil
 	})
-	return u, err
 }
 
 // sizeOf reads a file_meta payload's size_bytes (0 when absent or bad).
