@@ -36,6 +36,9 @@ type Hub struct {
 	unsubscribe func()
 	closeOnce   sync.Once
 	done        chan struct{}
+	ctx         context.Context // the engine calls of parked streams; ends at Close
+	cancel      context.CancelFunc
+	noPark      bool // tests: keep SSE streams on their request goroutine
 
 	watchers atomic.Int64
 	resyncs  atomic.Uint64
@@ -72,6 +75,7 @@ func newHub(eng *engine.Engine, cfg Config, subscribe func(func(engine.Committed
 		seed: maphash.MakeSeed(),
 		done: make(chan struct{}),
 	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for i := range h.shards {
 		h.shards[i].byWS = map[string][]*watcher{}
 	}
@@ -81,14 +85,45 @@ func newHub(eng *engine.Engine, cfg Config, subscribe func(func(engine.Committed
 
 // Close unsubscribes the hub from the engine and ends every open stream
 // (SSE: the response ends; WebSocket: close status 1001 going away). New
-// streams are refused with 503. It does not wait for the streams'
+// streams are refused with 503. Parked SSE streams are ended before it
+// returns, unless a goroutine is serving one (a catch-up, a write to a
+// slow client), which then ends it. It does not wait for the streams'
 // handlers to return; the HTTP server's shutdown does that. Close is
 // idempotent.
 func (h *Hub) Close() {
 	h.closeOnce.Do(func() {
 		h.unsubscribe()
 		close(h.done)
+		h.cancel()
+		var parked []*stream
+		for i := range h.shards {
+			sh := &h.shards[i]
+			sh.mu.RLock()
+			for _, list := range sh.byWS {
+				for _, w := range list {
+					if w.s != nil {
+						parked = append(parked, w.s)
+					}
+				}
+			}
+			sh.mu.RUnlock()
+		}
+		for _, s := range parked {
+			if s.w.poke() { // else its owner sees the hub closed
+				s.finish(endHubClosed, nil)
+			}
+		}
 	})
+}
+
+// closed reports whether Close has been called.
+func (h *Hub) closed() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Watchers returns the number of open streams.
@@ -106,7 +141,9 @@ func (h *Hub) shard(ws string) *shard {
 // onCommit is the engine's post-commit callback. It runs on the committing
 // request's goroutine under the workspace's commit lock, so it only copies
 // the commit once and hands it to each watcher's bounded queue: no IO, no
-// blocking, O(watchers of the workspace).
+// blocking, O(watchers of the workspace). Streams with a goroutine are
+// woken; parked ones it takes are served in groups by new goroutines
+// (park.go), the first group already writing while it queues the rest.
 func (h *Hub) onCommit(c engine.Committed) {
 	sh := h.shard(c.Workspace)
 	sh.mu.RLock()
@@ -116,10 +153,24 @@ func (h *Hub) onCommit(c engine.Committed) {
 		return
 	}
 	b := newBatch(c.Changes)
+	var due []*stream
 	for _, w := range ws {
 		if w.offer(b, h.cfg.BufferPerWatcher) {
 			h.resyncs.Add(1)
 		}
+		if w.s != nil && w.poke() {
+			if due == nil {
+				due = make([]*stream, 0, min(sweepGroup, len(ws)))
+			}
+			due = append(due, w.s)
+			if len(due) == sweepGroup {
+				go sweep(due)
+				due = nil
+			}
+		}
+	}
+	if len(due) > 0 {
+		go sweep(due)
 	}
 }
 
@@ -159,14 +210,19 @@ func (h *Hub) admit(ctx context.Context, user, workspace string, cursor uint64) 
 // the stream catch up from the log afterwards without a gap.
 func (h *Hub) register(ws, user string) *watcher {
 	w := &watcher{ws: ws, user: user, wake: make(chan struct{}, 1)}
-	sh := h.shard(ws)
+	h.add(w)
+	return w
+}
+
+// add registers w under its workspace.
+func (h *Hub) add(w *watcher) {
+	sh := h.shard(w.ws)
 	sh.mu.Lock()
-	list := sh.byWS[ws]
+	list := sh.byWS[w.ws]
 	w.idx = len(list)
-	sh.byWS[ws] = append(list, w)
+	sh.byWS[w.ws] = append(list, w)
 	sh.mu.Unlock()
 	h.watchers.Add(1)
-	return w
 }
 
 // unregister removes w (swap-remove; idx is guarded by the shard lock).

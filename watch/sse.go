@@ -54,6 +54,10 @@ func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, user, workspace s
 		return
 	}
 
+	if conn := h.hijack(rc); conn != nil {
+		h.serveParked(conn, r, ws, user, cursor)
+		return
+	}
 	wt := h.register(ws, user)
 	defer h.unregister(wt)
 	s := &stream{h: h, w: wt, sink: out, pos: cursor}
@@ -111,6 +115,8 @@ func (s *sseSink) change(version uint64, data []byte) error {
 }
 
 var eventEnd = []byte("\n\n")
+
+func (s *sseSink) live(e *event) error { return s.write(e.sse()) }
 
 func (s *sseSink) comment(text string) error {
 	return s.write([]byte(": " + text + "\n\n"))

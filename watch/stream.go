@@ -14,6 +14,7 @@ import (
 // Config.WriteTimeout.
 type sink interface {
 	change(version uint64, data []byte) error
+	live(e *event) error // a live change, encoded once for every watcher
 	flush() error
 	heartbeat() error
 	requiresSnapshot(oldest uint64) error
@@ -44,7 +45,9 @@ type stream struct {
 	// pos is the last version the stream has dealt with: sent, or skipped
 	// because it is invisible to the user. Everything ≤ pos is done.
 	pos      uint64
+	behind   bool // the log holds changes after pos that the queue does not
 	recycled []*batch
+	p        *parked // a hijacked SSE stream with no goroutine while idle
 }
 
 // run delivers the stream until it ends: it catches up from the log after
@@ -55,7 +58,7 @@ type stream struct {
 func (s *stream) run(ctx context.Context) (ending, error) {
 	beat := time.NewTimer(s.h.beatInterval())
 	defer beat.Stop()
-	behind := true // start from the cursor
+	s.behind = true // start from the cursor
 	for {
 		// Checked on every turn, not only when idle, so a stream kept busy
 		// by a steady flow of pushes still notices the client leaving, the
@@ -72,33 +75,11 @@ func (s *stream) run(ctx context.Context) (ending, error) {
 			beat.Reset(s.h.beatInterval())
 		default:
 		}
-		if behind {
-			if end, err := s.catchUp(ctx); err != nil || end != endNone {
-				return end, err
-			}
-			behind = false
+		idle, end, err := s.turn(ctx)
+		if err != nil || end != endNone {
+			return end, err
 		}
-		q, missed := s.w.take(s.recycled)
-		s.recycled = nil // the watcher owns it now
-		if missed {
-			behind = true
-			continue
-		}
-		if len(q) > 0 {
-			gap, err := s.deliver(q)
-			clear(q)
-			if cap(q) <= 16 {
-				s.recycled = q[:0]
-			} else {
-				s.recycled = nil // keep idle watchers small after a burst
-			}
-			if err != nil {
-				return endWriteFailed, err
-			}
-			if gap {
-				s.h.gaps.Add(1)
-				behind = true
-			}
+		if !idle {
 			continue
 		}
 		select {
@@ -113,6 +94,46 @@ func (s *stream) run(ctx context.Context) (ending, error) {
 		case <-s.h.done:
 			return endHubClosed, nil
 		}
+	}
+}
+
+// turn does one round of a stream's work: the catch-up from the log when
+// it is behind, else the changes queued since the last turn. idle reports
+// that nothing was queued.
+func (s *stream) turn(ctx context.Context) (idle bool, end ending, err error) {
+	if s.behind {
+		if end, err := s.catchUp(ctx); err != nil || end != endNone {
+			return false, end, err
+		}
+		s.behind = false
+	}
+	q, missed := s.w.take(s.recycled)
+	s.recycled = nil // the watcher owns it now
+	if missed {
+		s.behind = true
+		return false, endNone, nil
+	}
+	if len(q) == 0 {
+		return true, endNone, nil
+	}
+	gap, err := s.deliver(q)
+	s.recycle(q)
+	if err != nil {
+		return false, endWriteFailed, err
+	}
+	if gap {
+		s.h.gaps.Add(1)
+		s.behind = true
+	}
+	return false, endNone, nil
+}
+
+// recycle keeps a delivered queue's slice for the next take, unless a
+// burst grew it: idle watchers stay small.
+func (s *stream) recycle(q []*batch) {
+	clear(q)
+	if cap(q) <= 16 {
+		s.recycled = q[:0]
 	}
 }
 
@@ -220,7 +241,7 @@ func (s *stream) deliver(q []*batch) (gap bool, err error) {
 			if !engine.Visible(&e.change, s.w.user) {
 				continue
 			}
-			if err := s.sink.change(v, e.json()); err != nil {
+			if err := s.sink.live(e); err != nil {
 				return false, err
 			}
 		}

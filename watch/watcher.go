@@ -1,7 +1,9 @@
 package watch
 
 import (
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/or3/syncd/engine"
 )
@@ -19,8 +21,65 @@ type watcher struct {
 	missed bool // the queue overflowed and was dropped since the last take
 
 	// wake has room for one token: offer never blocks, and a token left
-	// over from a change already taken only costs one empty loop.
+	// over from a change already taken only costs one empty loop. nil for
+	// a parked stream (p set), which has no goroutine to wake.
 	wake chan struct{}
+
+	// s is set for a parked stream: a hijacked SSE connection with no
+	// goroutine of its own while idle (park.go); state says who owns it.
+	s     *stream
+	state atomic.Int32
+}
+
+// Owners of a parked stream's watcher (watcher.state). At most one
+// goroutine owns it at a time and only the owner touches the stream (its
+// position, pending bytes, connection writes); the atomic hand-over
+// orders those accesses.
+const (
+	stParked int32 = iota // no owner: the next poke takes ownership
+	stOwned               // an owner is working on it
+	stDirty               // owned, and work arrived since: the owner looks again
+	stDead                // ended
+)
+
+// poke tells the watcher it has work (a change queued, a heartbeat due,
+// the hub closing). It reports true when the caller took ownership of a
+// parked watcher and must now serve it; an owner is told to look again.
+func (w *watcher) poke() bool {
+	for {
+		switch st := w.state.Load(); st {
+		case stParked:
+			if w.state.CompareAndSwap(stParked, stOwned) {
+				return true
+			}
+		case stOwned:
+			if w.state.CompareAndSwap(stOwned, stDirty) {
+				return false
+			}
+		default: // dirty or dead
+			return false
+		}
+	}
+}
+
+// park releases ownership. It fails when work arrived since the owner
+// last looked (the state is dirty), and the owner keeps ownership and
+// looks again.
+func (w *watcher) park() bool {
+	for {
+		switch st := w.state.Load(); st {
+		case stOwned:
+			if w.state.CompareAndSwap(stOwned, stParked) {
+				return true
+			}
+		case stDirty:
+			if w.state.CompareAndSwap(stDirty, stOwned) {
+				return false
+			}
+		default: // ended: nothing to hand over
+			return true
+		}
+	}
 }
 
 // offer queues b unless that would put more than limit changes in the
@@ -43,9 +102,11 @@ func (w *watcher) offer(b *batch, limit int) (overflowed bool) {
 		w.queued += len(b.events)
 	}
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if w.wake != nil {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 	return overflowed
 }
@@ -77,18 +138,59 @@ type batch struct {
 	events []event
 }
 
-// event is one change and its JSON, encoded once by the first stream that
-// sends it, not once per watcher, and not under the commit lock.
+// event is one change and its wire forms, encoded once by the first
+// stream that sends it, not once per watcher, and not under the commit
+// lock. One buffer holds the SSE frame as an HTTP/1.1 chunk; the bare
+// frame and the JSON (WebSocket) are slices of it, so every watcher of
+// every transport writes the same bytes.
 type event struct {
 	change engine.Change
 	once   sync.Once
-	data   []byte
+	chunk  []byte // "<hex len>\r\n" + frame + "\r\n"
+	frame  []byte // "id: <serverVersion>\ndata: <SyncChange JSON>\n\n"
+	data   []byte // the SyncChange JSON
+}
+
+// maxChunkHead is room for a chunk-size line: 16 hex digits and CRLF.
+const maxChunkHead = 18
+
+func (e *event) encode() {
+	e.once.Do(func() {
+		buf := make([]byte, maxChunkHead, maxChunkHead+len(e.change.Payload)+320)
+		buf = append(buf, "id: "...)
+		buf = strconv.AppendUint(buf, e.change.ServerVersion, 10)
+		buf = append(buf, "\ndata: "...)
+		j := len(buf)
+		buf = appendChange(buf, &e.change.SyncChange)
+		k := len(buf)
+		buf = append(buf, "\n\n\r\n"...) // the frame's end, the chunk's end
+		n := len(buf)
+		e.data = buf[j:k:k]
+		e.frame = buf[maxChunkHead : n-2 : n-2]
+		head := strconv.AppendUint(make([]byte, 0, maxChunkHead), uint64(len(e.frame)), 16)
+		head = append(head, "\r\n"...)
+		start := maxChunkHead - len(head)
+		copy(buf[start:], head)
+		e.chunk = buf[start:n:n]
+	})
 }
 
 // json returns the change's wire JSON (a SyncChange).
 func (e *event) json() []byte {
-	e.once.Do(func() { e.data = appendChange(nil, &e.change.SyncChange) })
+	e.encode()
 	return e.data
+}
+
+// sse returns the change's SSE frame: a default event with its id.
+func (e *event) sse() []byte {
+	e.encode()
+	return e.frame
+}
+
+// sseChunk returns the SSE frame as one HTTP/1.1 chunk.
+func (e *event) sseChunk() []byte {
+	e.encode()
+	return e.chunk
 }
 
 // newBatch copies a commit's changes: the engine owns its slices (the

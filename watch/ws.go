@@ -76,6 +76,10 @@ func (s *wsSink) change(_ uint64, data []byte) error {
 	return s.c.Write(s.arm(), websocket.MessageText, data)
 }
 
+func (s *wsSink) live(e *event) error {
+	return s.c.Write(s.arm(), websocket.MessageText, e.json())
+}
+
 func (s *wsSink) flush() error {
 	if s.cancel != nil {
 		s.cancel()
