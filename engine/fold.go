@@ -39,6 +39,9 @@ type known struct {
 	// counterLater: the caller writes the workspace counter once for the
 	// whole batch (push allocates a contiguous block), so the fold skips it.
 	counterLater bool
+	// softKnown: validation already read the put payload's top-level
+	// deleted member (soft).
+	softKnown, soft bool
 }
 
 func foldChangeKnown(b *synclog.Batch, ws string, v uint64, rec *synclog.ChangeRecord, k *known) (foldOutcome, error) {
@@ -82,7 +85,11 @@ func foldChangeKnown(b *synclog.Batch, ws string, v uint64, rec *synclog.ChangeR
 	} else {
 		op.Kind = crdt.KindPut
 		op.Payload = rec.Payload
-		op.SoftDeleted = softDeleted(rec.Payload)
+		if k != nil && k.softKnown {
+			op.SoftDeleted = k.soft
+		} else {
+			op.SoftDeleted = softDeleted(rec.Payload)
+		}
 	}
 	after, res := before.Apply(op)
 	out.applied = res.Applied

@@ -36,7 +36,17 @@ func (e *Engine) Push(ctx context.Context, user string, batch PushBatch) (PushRe
 	if err != nil {
 		return PushResult{}, err
 	}
-	if err := checkBatchShape(&batch); err != nil {
+	// One pass over each payload (unless the decoder already made it):
+	// compacted, validated, its interesting members located. The batch
+	// size rule and the fingerprints below use its result.
+	var preps []prepared
+	if len(batch.Ops) <= MaxPushOps {
+		preps = make([]prepared, len(batch.Ops))
+		for i := range batch.Ops {
+			preps[i] = preparePayload(&batch.Ops[i])
+		}
+	}
+	if err := checkBatchShape(&batch, preps); err != nil {
 		return PushResult{}, err
 	}
 	if _, err := e.authorize(ctx, ws, user, true); err != nil {
@@ -54,15 +64,21 @@ func (e *Engine) Push(ctx context.Context, user string, batch PushBatch) (PushRe
 	}
 
 	// Group by opId and fingerprint, outside the lock.
+	store := make([]opGroup, 0, len(ops))
+	infos := make([]payloadInfo, len(ops))
 	groups := make([]*opGroup, 0, len(ops))
 	byID := make(map[string]*opGroup, len(ops))
 	for i := range ops {
 		op := &ops[i]
-		fp, fpErr := crdt.OpFingerprint(op.TableName, op.Operation, op.PK, op.Payload, op.Stamp.Clock, op.Stamp.HLC, op.Stamp.DeviceID)
+		fp, fpErr := opFingerprint(op, &preps[i])
 		g := byID[op.Stamp.OpID]
 		if g == nil {
-			g = &opGroup{opID: op.Stamp.OpID, fp: fp, fpErr: fpErr}
-			g.info, g.operr = validateOp(ws, op)
+			store = append(store, opGroup{opID: op.Stamp.OpID, fp: fp, fpErr: fpErr})
+			g = &store[len(store)-1]
+			info := &infos[len(store)-1]
+			if g.operr = validatePrepared(ws, op, &preps[i], info); g.operr == nil {
+				g.info = info
+			}
 			byID[op.Stamp.OpID] = g
 			groups = append(groups, g)
 		} else if fpErr != nil || g.fpErr != nil || fp != g.fp {
@@ -116,7 +132,7 @@ func (e *Engine) Push(ctx context.Context, user string, batch PushBatch) (PushRe
 // pushOne decides one opId group: conflict, validation, ownership, replay,
 // or a new version logged and folded into b.
 func (e *Engine) pushOne(b *synclog.Batch, ws, user string, ops []PendingOp, g *opGroup, claimed map[string]bool, next *uint64, nowMs int64) (OpResult, *Change, error) {
-	op := ops[g.idx[0]]
+	op := &ops[g.idx[0]]
 	fail := func(code, msg string) (OpResult, *Change, error) {
 		return OpResult{OpID: g.opID, Success: false, ErrorCode: code, Error: msg}, nil, nil
 	}
@@ -146,7 +162,7 @@ func (e *Engine) pushOne(b *synclog.Batch, ws, user string, ops []PendingOp, g *
 	owner := ""
 	if op.TableName == tableNotifications {
 		if op.Operation == "put" {
-			if uid, ok := info.fields["user_id"]; ok && string(uid) != "null" {
+			if uid := info.fields[fieldUserID]; uid != nil && string(uid) != "null" {
 				if s, isStr := jsonString(uid); !isStr || s != user {
 					return fail(syncerr.CodeUnauthorized, "Forbidden: notification owner mismatch")
 				}
@@ -209,7 +225,8 @@ func (e *Engine) pushOne(b *synclog.Batch, ws, user string, ops []PendingOp, g *
 	}
 	// The row and the op_id index were read through b above; the fold need
 	// not read them again.
-	out, err := foldChangeKnown(b, ws, v, rec, &known{row: &row, rowFound: rowFound, noIndex: true, counterLater: true})
+	out, err := foldChangeKnown(b, ws, v, rec, &known{row: &row, rowFound: rowFound, noIndex: true, counterLater: true,
+		softKnown: true, soft: info.softDeleted})
 	if err != nil {
 		return OpResult{}, nil, readErr(err)
 	}
@@ -340,6 +357,21 @@ func setField(obj []byte, field string, value any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// opFingerprint fingerprints op over its prepared payload. An error is
+// computed again over the payload as received, so its message is the same
+// whichever bytes were fingerprinted.
+func opFingerprint(op *PendingOp, p *prepared) (string, error) {
+	payload := p.fingerprintPayload(op)
+	if p.null {
+		payload = nil
+	}
+	fp, err := crdt.OpFingerprint(op.TableName, op.Operation, op.PK, payload, op.Stamp.Clock, op.Stamp.HLC, op.Stamp.DeviceID)
+	if err != nil && p.scan.ok {
+		return crdtFingerprint(op)
+	}
+	return fp, err
 }
 
 func crdtFingerprint(op *PendingOp) (string, error) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/or3/syncd/crdt"
 	"github.com/or3/syncd/syncerr"
 )
 
@@ -44,7 +45,10 @@ func NormalizeScope(s Scope) (string, error) {
 // validation; api.md Decisions 2): too many ops, too many bytes, or an op
 // whose fields are outside the wire schema's bounds. Per-op rules (UUID,
 // table, payload) are per-op results instead.
-func checkBatchShape(b *PushBatch) error {
+//
+// preps, when not nil, holds each op's prepared payload (the compacted
+// length is then known without another pass).
+func checkBatchShape(b *PushBatch, preps []prepared) error {
 	if len(b.Ops) > MaxPushOps {
 		return syncerr.Validation("batch size %d exceeds maximum of %d ops", len(b.Ops), MaxPushOps)
 	}
@@ -55,7 +59,11 @@ func checkBatchShape(b *PushBatch) error {
 		// the compacted payloads, which are the bulk of any batch, so the
 		// 2 MiB rule still bounds what one push can write.
 		for i := range b.Ops {
-			size += compactLen(b.Ops[i].Payload)
+			if preps != nil && preps[i].scan.ok {
+				size += len(preps[i].compact)
+			} else {
+				size += compactLen(b.Ops[i].Payload)
+			}
 		}
 	}
 	if size > MaxPushBatchBytes {
@@ -159,78 +167,160 @@ func perOp(code, format string, args ...any) *opError {
 // payloadInfo is what validation learns about a put payload.
 type payloadInfo struct {
 	compact     []byte            // compacted payload, nil when absent or null
-	fields      map[string][]byte // raw values of the interesting top-level fields; nil when absent
+	fields      [numFields][]byte // raw values of the interesting top-level members; nil when absent
 	softDeleted bool
+}
+
+// prepared is one op's payload after the single scanning pass: compacted,
+// validated and its interesting members located (scan.ok), or known to be
+// absent or null, or neither (then validation takes the general path).
+type prepared struct {
+	compact []byte
+	scan    PayloadScan
+	null    bool
+}
+
+// preparePayload runs the single pass over op's payload, or takes the one
+// the decoder ran (op.Scan).
+func preparePayload(op *PendingOp) prepared {
+	raw := op.Payload
+	if op.Scan.ok {
+		return prepared{compact: raw, scan: op.Scan}
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return prepared{null: true}
+	}
+	i := skipWS(raw, 0)
+	end, compact, scan, ok := ScanPayload(raw, i, crdt.MaxJSONDepth)
+	if !ok || skipWS(raw, end) != len(raw) {
+		return prepared{}
+	}
+	return prepared{compact: compact, scan: scan}
+}
+
+// fingerprintPayload is the payload bytes to fingerprint: the compacted
+// ones when the scan succeeded (canonical JSON ignores whitespace, so the
+// fingerprint is the same), else the payload as received.
+func (p *prepared) fingerprintPayload(op *PendingOp) []byte {
+	if p.scan.ok {
+		return p.compact
+	}
+	return op.Payload
 }
 
 // validateOp applies the per-op rules of sync-contract §3.2 step 3 and the
 // api.md overrides to one op (the representative of its opId group).
 func validateOp(ws string, op *PendingOp) (*payloadInfo, *opError) {
+	p := preparePayload(op)
+	info := &payloadInfo{}
+	if operr := validatePrepared(ws, op, &p, info); operr != nil {
+		return nil, operr
+	}
+	return info, nil
+}
+
+// validatePrepared is validateOp over an already prepared payload; it
+// fills info.
+func validatePrepared(ws string, op *PendingOp, p *prepared, info *payloadInfo) *opError {
 	if !IsUUID(op.Stamp.OpID) {
-		return nil, perOp(syncerr.CodeValidation, "op_id must be a UUID")
+		return perOp(syncerr.CodeValidation, "op_id must be a UUID")
 	}
 	if !ValidTable(op.TableName) {
-		return nil, perOp(syncerr.CodeValidation, "Invalid table: %s", op.TableName)
+		return perOp(syncerr.CodeValidation, "Invalid table: %s", op.TableName)
 	}
 	switch op.Operation {
 	case "put", "delete":
 	case "patch":
-		return nil, perOp(syncerr.CodeValidation, "patch operations are not supported")
+		return perOp(syncerr.CodeValidation, "patch operations are not supported")
 	default:
-		return nil, perOp(syncerr.CodeValidation, "Invalid operation: %s", op.Operation)
+		return perOp(syncerr.CodeValidation, "Invalid operation: %s", op.Operation)
 	}
-	info := &payloadInfo{}
+	if p.null {
+		if op.Operation == "put" {
+			return perOp(syncerr.CodeValidation, "payload must be an object")
+		}
+		return nil
+	}
+	if !p.scan.ok {
+		return validateGeneral(ws, op, info)
+	}
+	// The scan proved the payload a valid UTF-8 JSON object; the rest is
+	// validateGeneral's, in its order.
+	if len(p.compact) > MaxPayloadBytes {
+		return perOp(syncerr.CodeOversized, "Payload too large for %s: exceeds %d bytes", op.TableName, MaxPayloadBytes)
+	}
+	info.compact = p.compact
+	for slot := range info.fields {
+		info.fields[slot] = p.scan.field(p.compact, slot)
+	}
+	return checkFields(ws, op, info)
+}
+
+// validateGeneral validates a payload the single pass did not accept:
+// json.Compact, then the checks in the spec's order.
+func validateGeneral(ws string, op *PendingOp, info *payloadInfo) *opError {
 	raw := bytes.TrimSpace(op.Payload)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		if op.Operation == "put" {
-			return nil, perOp(syncerr.CodeValidation, "payload must be an object")
+			return perOp(syncerr.CodeValidation, "payload must be an object")
 		}
-		return info, nil
+		return nil
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(raw))
 	if err := json.Compact(&buf, raw); err != nil {
-		return nil, perOp(syncerr.CodeValidation, "payload is not valid JSON")
+		return perOp(syncerr.CodeValidation, "payload is not valid JSON")
 	}
 	if buf.Len() > MaxPayloadBytes {
-		return nil, perOp(syncerr.CodeOversized, "Payload too large for %s: exceeds %d bytes", op.TableName, MaxPayloadBytes)
+		return perOp(syncerr.CodeOversized, "Payload too large for %s: exceeds %d bytes", op.TableName, MaxPayloadBytes)
 	}
 	if buf.Bytes()[0] != '{' {
-		return nil, perOp(syncerr.CodeValidation, "payload must be an object")
+		return perOp(syncerr.CodeValidation, "payload must be an object")
 	}
 	if !utf8.Valid(buf.Bytes()) {
-		return nil, perOp(syncerr.CodeValidation, "payload must be valid UTF-8")
+		return perOp(syncerr.CodeValidation, "payload must be valid UTF-8")
 	}
 	info.compact = buf.Bytes()
 	fields, err := topLevelFields(info.compact)
 	if err != nil {
-		return nil, perOp(syncerr.CodeValidation, "payload must be an object: %v", err)
+		return perOp(syncerr.CodeValidation, "payload must be an object: %v", err)
 	}
-	info.fields = fields
-	if d, ok := fields["deleted"]; ok {
+	for slot, name := range fieldNames {
+		info.fields[slot] = fields[name]
+	}
+	return checkFields(ws, op, info)
+}
+
+// checkFields applies the rules on the interesting top-level members.
+func checkFields(ws string, op *PendingOp, info *payloadInfo) *opError {
+	if d := info.fields[fieldDeleted]; d != nil {
 		switch string(d) {
 		case "true":
 			info.softDeleted = op.Operation == "put"
 		case "false":
 		default:
-			return nil, perOp(syncerr.CodeValidation, "'deleted' must be a boolean")
+			return perOp(syncerr.CodeValidation, "'deleted' must be a boolean")
 		}
 	}
-	if _, ok := fields["_id"]; ok {
-		return nil, perOp(syncerr.CodeValidation, "'_id' is immutable")
+	if info.fields[fieldUnderscoreID] != nil {
+		return perOp(syncerr.CodeValidation, "'_id' is immutable")
 	}
-	if w, ok := fields["workspace_id"]; ok {
+	if w := info.fields[fieldWorkspaceID]; w != nil {
 		if s, isStr := jsonString(w); !isStr || s != ws {
-			return nil, perOp(syncerr.CodeValidation, "'workspace_id' is immutable")
+			return perOp(syncerr.CodeValidation, "'workspace_id' is immutable")
 		}
 	}
 	pkField := PKField(op.TableName)
-	if v, ok := fields[pkField]; ok {
+	slot := fieldID
+	if pkField == "hash" {
+		slot = fieldHash
+	}
+	if v := info.fields[slot]; v != nil {
 		if s, isStr := jsonString(v); !isStr || s != op.PK {
-			return nil, perOp(syncerr.CodeValidation, "'%s' must match operation pk", pkField)
+			return perOp(syncerr.CodeValidation, "'%s' must match operation pk", pkField)
 		}
 	}
-	return info, nil
+	return nil
 }
 
 // interestingFields are the top-level payload fields validation and

@@ -28,6 +28,10 @@ type PendingOp struct {
 	PK        string          `json:"pk"`
 	Payload   json.RawMessage `json:"payload,omitempty"`
 	Stamp     Stamp           `json:"stamp"`
+	// Scan is set by a decoder that already ran ScanPayload over the
+	// payload; Payload then holds the compacted bytes ScanPayload returned,
+	// and the engine does not scan them again. Zero: not scanned.
+	Scan PayloadScan `json:"-"`
 }
 
 // PushBatch is a push request.
