@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,11 @@ type Config struct {
 	Log      io.Writer
 	// Command is the command line, for the report.
 	Command string
+	// Only, when set, runs just these phases (after start / connect):
+	// "idle", "push", "latency", "pull", "snapshot", "fanout", "recovery",
+	// "replication" ("push" includes the baselines and the engine push;
+	// "pull" the acknowledged-op check).
+	Only []string
 }
 
 // FanoutCase is one watch fan-out measurement: Watchers SSE streams on
@@ -75,6 +81,9 @@ type Sizes struct {
 	LatencyDuration time.Duration
 	// PullBehind is how many changes the catch-up client is behind.
 	PullBehind int
+	// SnapshotRows is the size (rows of ~1 KiB) of the workspace the
+	// snapshot phase bootstraps; 0 means PullBehind.
+	SnapshotRows int
 	Fanout     []FanoutCase
 	// IdleWatchers is how many idle SSE streams the RSS figure opens.
 	IdleWatchers int
@@ -90,7 +99,7 @@ func QuickSizes() Sizes {
 	return Sizes{
 		Cell: 1500 * time.Millisecond, Batches: []int{1, 10, 100}, Clients: []int{1, 8, 64},
 		Workspaces: 16, LatencyRate: 200, LatencyDuration: 5 * time.Second,
-		PullBehind: 20_000,
+		PullBehind: 20_000, SnapshotRows: 20_000,
 		Fanout: []FanoutCase{
 			{Watchers: 100, Rate: 200, Duration: 3 * time.Second},
 			{Watchers: 1000, Rate: 20, Duration: 4 * time.Second},
@@ -107,7 +116,7 @@ func FullSizes() Sizes {
 	return Sizes{
 		Cell: 20 * time.Second, Batches: []int{1, 10, 100}, Clients: []int{1, 8, 64},
 		Workspaces: 64, LatencyRate: 500, LatencyDuration: 60 * time.Second,
-		PullBehind: 1_000_000,
+		PullBehind: 1_000_000, SnapshotRows: 1_000_000,
 		Fanout: []FanoutCase{
 			{Watchers: 100, Rate: 200, Duration: 30 * time.Second},
 			{Watchers: 1000, Rate: 20, Duration: 30 * time.Second},
@@ -138,6 +147,11 @@ func (c *Config) validate() error {
 	// Bin, when set with URL, still starts the bare SSE baseline server.
 	if c.PID < 0 {
 		return fmt.Errorf("bench: --pid %d is negative", c.PID)
+	}
+	for _, p := range c.Only {
+		if !slices.Contains(Phases, p) {
+			return fmt.Errorf("bench: --only %q: want some of %s", p, strings.Join(Phases, ","))
+		}
 	}
 	if c.DataDir == "" {
 		c.DataDir = os.TempDir()
@@ -172,10 +186,15 @@ func (s *Sizes) validate() error {
 		return bad("LatencyRate/LatencyDuration", s.LatencyRate)
 	case s.PullBehind < 1:
 		return bad("PullBehind", s.PullBehind)
+	case s.SnapshotRows < 0:
+		return bad("SnapshotRows", s.SnapshotRows)
 	case s.Baseline <= 0:
 		return bad("Baseline", s.Baseline)
 	case s.IdleWatchers < 0:
 		return bad("IdleWatchers", s.IdleWatchers)
+	}
+	if s.SnapshotRows == 0 {
+		s.SnapshotRows = s.PullBehind
 	}
 	for _, b := range s.Batches {
 		if b < 1 || b > 100 {
@@ -392,6 +411,9 @@ func (r *run) steps() []step {
 			add(fmt.Sprintf("push batch=%d clients=%d", b, c), 2*time.Minute+3*sz.Cell, func(ctx context.Context) error { return r.pushCell(ctx, b, c) })
 		}
 	}
+	if slices.Contains(sz.Batches, 100) && slices.Contains(sz.Clients, 8) {
+		add("push batch=100 clients=8 Zipf", 2*time.Minute+3*sz.Cell, r.pushCellZipf)
+	}
 	add("engine push (in-process)", 2*time.Minute+3*sz.Cell, r.enginePush)
 	add("push latency", 2*time.Minute+2*sz.LatencyDuration, r.pushLatency)
 	add("verify acked ops", 10*time.Minute, r.verifyAcked)
@@ -408,8 +430,37 @@ func (r *run) steps() []step {
 			"needs three regions: go test -run '^$' -bench BenchmarkReplica_ -benchtime 1x ./replica/ (scripts/targets.sh replica)", nil)
 		return nil
 	})
-	return st
+	return r.only(st)
 }
+
+// only keeps the steps of the phases cfg.Only names (all when empty).
+func (r *run) only(st []step) []step {
+	if len(r.cfg.Only) == 0 {
+		return st
+	}
+	phase := func(name string) string {
+		for _, p := range []struct{ prefix, phase string }{
+			{"start", ""}, {"baselines", "push"}, {"idle", "idle"}, {"push latency", "latency"}, {"push", "push"},
+			{"engine push", "push"}, {"verify", "pull"}, {"pull", "pull"}, {"snapshot", "snapshot"},
+			{"watch fan-out", "fanout"}, {"crash recovery", "recovery"}, {"replication", "replication"},
+		} {
+			if strings.HasPrefix(name, p.prefix) {
+				return p.phase
+			}
+		}
+		return "?"
+	}
+	var out []step
+	for _, s := range st {
+		if p := phase(s.name); p == "" || slices.Contains(r.cfg.Only, p) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Phases are the names Config.Only accepts.
+var Phases = []string{"idle", "push", "latency", "pull", "snapshot", "fanout", "recovery", "replication"}
 
 // loadAvg returns the first three fields of /proc/loadavg, or "unknown".
 func loadAvg() string {
@@ -437,8 +488,8 @@ func fmtCount(n int) string {
 // setup starts (or reaches) the daemon and creates the bench user and
 // the Zipf workspaces through the auth RPC store.
 func (r *run) setup(ctx context.Context) error {
-	r.rep.AddSetup("sizes: push cells %s each over %d Zipf(s=%.1f) workspaces; latency at %d single-op pushes/s for %s; pull catch-up %s changes behind; fan-out %s; idle watchers %d; recovery at %v entries",
-		r.sz.Cell, r.sz.Workspaces, zipfS, r.sz.LatencyRate, r.sz.LatencyDuration, fmtCount(r.sz.PullBehind), fanoutString(r.sz.Fanout), r.sz.IdleWatchers, r.sz.RecoveryEntries)
+	r.rep.AddSetup("sizes: push cells %s each over %d Zipf(s=%.1f) workspaces; latency at %d single-op pushes/s for %s; pull catch-up %s changes behind; snapshot of %s rows; fan-out %s; idle watchers %d; recovery at %v entries",
+		r.sz.Cell, r.sz.Workspaces, zipfS, r.sz.LatencyRate, r.sz.LatencyDuration, fmtCount(r.sz.PullBehind), fmtCount(r.sz.SnapshotRows), fanoutString(r.sz.Fanout), r.sz.IdleWatchers, r.sz.RecoveryEntries)
 	if r.cfg.URL != "" {
 		r.rep.Target = r.cfg.URL + " (running daemon)"
 		r.cl = newClient(r.cfg.URL, r.cfg.Token, 256)
