@@ -178,7 +178,8 @@ type DB struct {
 
 	health atomic.Pointer[error] // nil when healthy
 
-	originSeq uint64 // owned by the committer goroutine
+	originSeq uint64       // owned by the committer goroutine
+	builder   groupBuilder // owned by the committer goroutine
 	systemSeq atomic.Uint64
 
 	commits   atomic.Uint64
@@ -425,20 +426,7 @@ func (db *DB) commitGroup(group []*request) {
 	for _, r := range group {
 		size += r.b.pb.Len()
 	}
-	gb := pdb.NewBatchWithSize(size + 64)
-	origin := db.originSeq
-	var err error
-	for _, r := range group {
-		if err = gb.Apply(r.b.pb, nil); err != nil {
-			break
-		}
-		for _, k := range r.b.originKeys {
-			origin++
-			if err = gb.Set(OriginKey(origin), k, nil); err != nil {
-				break
-			}
-		}
-	}
+	gb, origin, err := db.builder.build(pdb, group, db.originSeq, size)
 	if err == nil && origin != db.originSeq {
 		err = gb.Set(metaOriginSeqKey, binary.BigEndian.AppendUint64(nil, origin), nil)
 	}
@@ -447,6 +435,7 @@ func (db *DB) commitGroup(group []*request) {
 		err = applySynced(pdb, gb)
 	}
 	dur := time.Since(start)
+	db.builder.release()
 	if err != nil {
 		err = fmt.Errorf("log: group commit of %d batches: %w", len(group), err)
 		db.markUnhealthy(err)
