@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/syncerr"
@@ -63,8 +64,8 @@ func (e *Engine) ReadOrigin(after uint64, max int) ([]OriginEvent, error) {
 			ev.Key, ev.Value = key, val
 			switch key[0] {
 			case synclog.PrefixChange:
-				var rec synclog.ChangeRecord
-				if synclog.Decode(key, val, &rec) == nil {
+				var rec synclog.ChangeRecord // aliases val: only its time is kept
+				if synclog.DecodeChangeAliased(key, val, &rec) == nil {
 					ev.AtMs = rec.CreatedAtMs
 				}
 			case synclog.PrefixSystem:
@@ -120,7 +121,8 @@ var ErrOriginGap = errors.New("engine: gap in origin sequence")
 
 type remoteItem struct {
 	seq    uint64
-	kind   int // 0 change, 1 skip, 2 rejected, 3 system event
+	kind   int    // 0 change, 1 skip, 2 rejected, 3 system event
+	value  []byte // the change record as the origin logged it, without origin
 	ws     string
 	rec    synclog.ChangeRecord
 	sys    synclog.SystemEvent
@@ -187,8 +189,46 @@ func decodeRemote(region string, ev RemoteEvent) remoteItem {
 	case rec.Op == synclog.OpPut && (len(rec.Payload) == 0 || rec.Payload[0] != '{' || !json.Valid(rec.Payload)):
 		return reject("put payload is not a JSON object")
 	}
+	if rec.OriginRegion == "" && rec.OriginSeq == 0 {
+		it.value = ev.Value // withOrigin may splice the origin in
+	}
 	rec.OriginRegion, rec.OriginSeq = region, ev.Seq
 	return it
+}
+
+// withOrigin is the encoding of rec (decoded from value, the record as its
+// origin logged it with an empty origin, and given its origin since) —
+// what b.AppendRemoteEvent(key, rec) writes — without encoding it again:
+// msgpack (records are arrays, compact ints) ends such a record with 0xa0
+// 0x00 ("" and 0, the only encodings of those values ending so), and
+// replacing those two bytes with the origin gives the same encoding.
+// Anything else is nil (the caller encodes as usual).
+func withOrigin(value []byte, rec *synclog.ChangeRecord) []byte {
+	n := len(value)
+	if n < 3 || value[0] != 0x9e || value[n-2] != 0xa0 || value[n-1] != 0x00 || len(rec.OriginRegion) > 255 {
+		return nil
+	}
+	out := make([]byte, 0, n+len(rec.OriginRegion)+9)
+	out = append(out, value[:n-2]...)
+	if l := len(rec.OriginRegion); l < 32 {
+		out = append(out, 0xa0|byte(l))
+	} else {
+		out = append(out, 0xd9, byte(l))
+	}
+	out = append(out, rec.OriginRegion...)
+	switch q := rec.OriginSeq; {
+	case q < 128:
+		out = append(out, byte(q))
+	case q < 1<<8:
+		out = append(out, 0xcc, byte(q))
+	case q < 1<<16:
+		out = binary.BigEndian.AppendUint16(append(out, 0xcd), uint16(q))
+	case q < 1<<32:
+		out = binary.BigEndian.AppendUint32(append(out, 0xce), uint32(q))
+	default:
+		out = binary.BigEndian.AppendUint64(append(out, 0xcf), q)
+	}
+	return out
 }
 
 // ApplyRemote applies a batch of events of one origin region, in origin
@@ -202,144 +242,300 @@ func decodeRemote(region string, ev RemoteEvent) remoteItem {
 // tie-break of the revision makes every region pick the same winner.
 // Subscribers (watch) are notified as for a push. A gap in the sequence
 // applies what precedes it and returns ErrOriginGap.
+//
+// Concurrent calls (one applier per remote origin) are combined: the
+// caller that finds the engine's applier free applies every batch waiting
+// at that moment, of all origins, in one Pebble batch and one commit, under
+// one acquisition of the workspace locks — so appliers neither wait for
+// each other's commits nor take the locks one after another.
 func (e *Engine) ApplyRemote(ctx context.Context, region string, evs []RemoteEvent) (ApplyStats, error) {
-	var st ApplyStats
 	if region == "" {
-		return st, syncerr.Validation("origin region is required")
+		return ApplyStats{}, syncerr.Validation("origin region is required")
 	}
-	items := make([]remoteItem, len(evs))
-	var wss []string
+	// Decoding and checking need no lock: done here, by each caller.
+	req := &applyReq{region: region, items: make([]remoteItem, len(evs)), done: make(chan struct{})}
 	for i, ev := range evs {
-		items[i] = decodeRemote(region, ev)
-		if items[i].kind == 0 && !slices.Contains(wss, items[i].ws) {
-			wss = append(wss, items[i].ws)
+		req.items[i] = decodeRemote(region, ev)
+		if it := &req.items[i]; it.kind == 0 && !slices.Contains(req.wss, it.ws) {
+			req.wss = append(req.wss, it.ws)
 		}
 	}
-	// Lock every workspace touched, in order (pushes hold one at a time).
-	slices.Sort(wss)
-	for _, ws := range wss {
-		unlock := e.locks.lock(ws)
-		defer unlock()
+	a := e.remoteApplier()
+	a.qmu.Lock()
+	a.queue = append(a.queue, req)
+	a.qmu.Unlock()
+	a.mu.Lock()
+	select {
+	case <-req.done: // a combiner applied it while we waited
+	default:
+		// Ours is still queued: apply it with everything else waiting.
+		a.qmu.Lock()
+		reqs := a.queue
+		a.queue = nil
+		a.qmu.Unlock()
+		e.applyRemote(ctx, reqs)
 	}
+	a.mu.Unlock()
+	return req.st, req.err
+}
+
+// applyReq is one ApplyRemote call waiting for the combiner.
+type applyReq struct {
+	region string
+	items  []remoteItem
+	wss    []string // workspaces of items
+	st     ApplyStats
+	err    error
+	done   chan struct{}
+}
+
+// remoteApplier combines concurrent ApplyRemote calls of one engine: mu is
+// held by the caller applying (the only goroutine that holds more than one
+// workspace lock at a time, so it may wait for them all at once); queue
+// holds the calls waiting.
+type remoteApplier struct {
+	mu    sync.Mutex
+	qmu   sync.Mutex
+	queue []*applyReq
+}
+
+// appliers maps *Engine to its *remoteApplier (kept here so that the
+// replication code stays in this file).
+var appliers sync.Map
+
+func (e *Engine) remoteApplier() *remoteApplier {
+	if a, ok := appliers.Load(e); ok {
+		return a.(*remoteApplier)
+	}
+	a, _ := appliers.LoadOrStore(e, &remoteApplier{})
+	return a.(*remoteApplier)
+}
+
+// lockAll locks every workspace in wss and returns the function that
+// unlocks them. The locks are waited for at once: taken one after another,
+// each could be lost to a push arriving meanwhile and cost another commit
+// round. Only the combiner holds several workspace locks (pushes hold one,
+// and wait for nothing but their commit while holding it), so this cannot
+// deadlock.
+func (e *Engine) lockAll(wss []string) func() {
+	switch len(wss) {
+	case 0:
+		return func() {}
+	case 1:
+		return e.locks.lock(wss[0])
+	}
+	unlocks := make([]func(), len(wss))
+	var wg sync.WaitGroup
+	wg.Add(len(wss))
+	for i, ws := range wss {
+		go func() {
+			defer wg.Done()
+			unlocks[i] = e.locks.lock(ws)
+		}()
+	}
+	wg.Wait()
+	return func() {
+		for _, u := range unlocks {
+			u()
+		}
+	}
+}
+
+// applyRemote applies reqs (of one or several origins) in one batch,
+// flushed early only around a system event, and answers each.
+func (e *Engine) applyRemote(ctx context.Context, reqs []*applyReq) {
+	defer func() {
+		for _, r := range reqs {
+			close(r.done)
+		}
+	}()
+	var wss []string
+	for _, r := range reqs {
+		for _, ws := range r.wss {
+			if !slices.Contains(wss, ws) {
+				wss = append(wss, ws)
+			}
+		}
+	}
+	// Lock every workspace touched, in order.
+	slices.Sort(wss)
+	defer e.lockAll(wss)()
 	b := e.db.NewBatch()
 	defer func() { b.Close() }()
-	akey := synclog.AppliedKey(region)
-	applied, err := readApplied(b, akey)
-	if err != nil {
-		return st, err
+	fail := func(err error) {
+		for _, r := range reqs {
+			r.st.Last, r.err = 0, err
+		}
 	}
+	// progress is each origin's applied sequence through b.
+	progress := map[string]uint64{}
+	var regions []string
 	next := map[string]uint64{}
-	changes := map[string][]Change{}
-	// flush commits b with the origin applied up to upto and notifies.
-	flush := func(upto uint64) error {
-		var buf [8]byte
-		binary.BigEndian.PutUint64(buf[:], upto)
-		if err := b.Set(akey, buf[:]); err != nil {
-			return syncerr.Internal(err, "applied")
+	// notes are the notifications of the changes in b: per workspace in
+	// version order, one per run of one origin's changes (lastNote: the
+	// workspace's last one).
+	var notes []Committed
+	lastNote := map[string]int{}
+	// flush commits b with the origins applied up to progress and notifies.
+	flush := func() error {
+		// The folds left the counters to us: one write per workspace.
+		for _, ws := range wss {
+			if v, ok := next[ws]; ok {
+				if err := raiseCounter(b, ws, v-1); err != nil {
+					return readErr(err)
+				}
+			}
+		}
+		for _, reg := range regions {
+			var buf [8]byte
+			binary.BigEndian.PutUint64(buf[:], progress[reg])
+			if err := b.Set(synclog.AppliedKey(reg), buf[:]); err != nil {
+				return syncerr.Internal(err, "applied")
+			}
 		}
 		if err := e.db.Commit(ctx, b); err != nil {
 			return commitErr(err)
 		}
 		b.Close()
 		b = e.db.NewBatch()
-		for _, ws := range wss {
-			if chs := changes[ws]; len(chs) > 0 {
-				e.notify(Committed{Workspace: ws, Changes: chs, Counter: next[ws] - 1, OriginRegion: region})
-			}
+		for _, c := range notes {
+			c.Counter = c.Changes[len(c.Changes)-1].ServerVersion
+			e.notify(c)
 		}
-		clear(changes)
+		notes = notes[:0]
+		clear(lastNote)
 		return nil
 	}
-	var gapErr error
-	for i := range items {
-		it := &items[i]
-		if it.seq <= applied {
-			st.Duplicates++
-			continue
+	for _, r := range reqs {
+		region := r.region
+		st := &r.st
+		applied, ok := progress[region]
+		if !ok {
+			var err error
+			if applied, err = readApplied(b, synclog.AppliedKey(region)); err != nil {
+				fail(err)
+				return
+			}
+			progress[region] = applied
+			regions = append(regions, region)
 		}
-		if it.seq != applied+1 {
-			gapErr = fmt.Errorf("%w: %s applied to %d, got %d", ErrOriginGap, region, applied, it.seq)
-			break
-		}
-		applied = it.seq
-		switch it.kind {
-		case 1:
-			st.Skipped++
-			continue
-		case 2:
-			st.Rejected++
-			e.log.Warn("remote event rejected", "origin", region, "seq", it.seq, "reason", it.reason)
-			continue
-		case 3:
-			if e.sysFold == nil {
-				st.Skipped++
+		for i := range r.items {
+			it := &r.items[i]
+			if it.seq <= applied {
+				st.Duplicates++
 				continue
 			}
-			// A system event gets a batch of its own, so a fold that fails
-			// halfway leaves nothing behind.
-			if err := flush(it.seq - 1); err != nil {
-				return st, err
+			if it.seq != applied+1 {
+				r.err = fmt.Errorf("%w: %s applied to %d, got %d", ErrOriginGap, region, applied, it.seq)
+				break
 			}
-			seq := e.db.NextSystemSeq()
-			ok, err := e.sysFold(b, seq, &it.sys)
-			if err == nil && ok {
-				err = b.AppendRemoteEvent(synclog.SystemKey(seq), &it.sys)
-			}
-			switch {
-			case err != nil:
-				st.Rejected++
-				e.log.Warn("remote system event rejected", "origin", region, "seq", it.seq, "type", it.sys.Type, "err", err)
-				b.Close()
-				b = e.db.NewBatch()
-			case !ok:
+			applied = it.seq
+			switch it.kind {
+			case 1:
 				st.Skipped++
-			default:
-				st.Applied++
-				if err := flush(it.seq); err != nil {
-					return st, err
+				progress[region] = applied
+				continue
+			case 2:
+				st.Rejected++
+				progress[region] = applied
+				e.log.Warn("remote event rejected", "origin", region, "seq", it.seq, "reason", it.reason)
+				continue
+			case 3:
+				if e.sysFold == nil {
+					st.Skipped++
+					progress[region] = applied
+					continue
 				}
+				// A system event gets a batch of its own, so a fold that fails
+				// halfway leaves nothing behind.
+				if err := flush(); err != nil {
+					fail(err)
+					return
+				}
+				progress[region] = applied
+				seq := e.db.NextSystemSeq()
+				ok, err := e.sysFold(b, seq, &it.sys)
+				if err == nil && ok {
+					err = b.AppendRemoteEvent(synclog.SystemKey(seq), &it.sys)
+				}
+				switch {
+				case err != nil:
+					st.Rejected++
+					e.log.Warn("remote system event rejected", "origin", region, "seq", it.seq, "type", it.sys.Type, "err", err)
+					b.Close()
+					b = e.db.NewBatch()
+				case !ok:
+					st.Skipped++
+				default:
+					st.Applied++
+					if err := flush(); err != nil {
+						fail(err)
+						return
+					}
+				}
+				continue
 			}
-			continue
-		}
-		rec := &it.rec
-		var idx synclog.OpIndexRecord
-		seen, err := synclog.GetRecord(b, synclog.OpIndexKey(rec.OpID), &idx)
-		if err != nil {
-			return st, readErr(err)
-		}
-		if seen && idx.Workspace == it.ws && idx.Fingerprint == rec.Fingerprint {
-			st.Duplicates++
-			continue
-		}
-		v, ok := next[it.ws]
-		if !ok {
-			ctr, err := readCounter(b, it.ws)
+			rec := &it.rec
+			var idx synclog.OpIndexRecord
+			seen, err := synclog.GetRecord(b, synclog.OpIndexKey(rec.OpID), &idx)
 			if err != nil {
-				return st, err
+				fail(readErr(err))
+				return
 			}
-			v = ctr.Counter + 1
+			progress[region] = applied
+			if seen && idx.Workspace == it.ws && idx.Fingerprint == rec.Fingerprint {
+				st.Duplicates++
+				continue
+			}
+			v, ok := next[it.ws]
+			if !ok {
+				ctr, err := readCounter(b, it.ws)
+				if err != nil {
+					fail(err)
+					return
+				}
+				v = ctr.Counter + 1
+			}
+			next[it.ws] = v + 1
+			var err2 error
+			if raw := withOrigin(it.value, rec); raw != nil {
+				err2 = b.Set(synclog.ChangeKey(it.ws, v), raw)
+			} else {
+				err2 = b.AppendRemoteEvent(synclog.ChangeKey(it.ws, v), rec)
+			}
+			if err := err2; err != nil {
+				fail(syncerr.Internal(err, "append"))
+				return
+			}
+			// The op_id index was read above: the fold reads it again only
+			// when it holds an entry (which the fold keeps).
+			out, err := foldChangeKnown(b, it.ws, v, rec, &known{noIndex: !seen, counterLater: true})
+			if err != nil {
+				fail(readErr(err))
+				return
+			}
+			ch := Change{SyncChange: changeOf(v, rec), Owner: rec.Owner, UserID: rec.UserID,
+				Applied: out.applied, WasExisting: out.wasExisting}
+			if out.applied && out.rowExists {
+				ch.RowPayload = out.row.Payload
+			}
+			if n, ok := lastNote[it.ws]; ok && notes[n].OriginRegion == region {
+				notes[n].Changes = append(notes[n].Changes, ch)
+			} else {
+				lastNote[it.ws] = len(notes)
+				notes = append(notes, Committed{Workspace: it.ws, Changes: []Change{ch}, OriginRegion: region})
+			}
+			st.Applied++
 		}
-		next[it.ws] = v + 1
-		if err := b.AppendRemoteEvent(synclog.ChangeKey(it.ws, v), rec); err != nil {
-			return st, syncerr.Internal(err, "append")
-		}
-		out, err := foldChange(b, it.ws, v, rec)
-		if err != nil {
-			return st, readErr(err)
-		}
-		ch := Change{SyncChange: changeOf(v, rec), Owner: rec.Owner, UserID: rec.UserID,
-			Applied: out.applied, WasExisting: out.wasExisting}
-		if out.applied && out.rowExists {
-			ch.RowPayload = out.row.Payload
-		}
-		changes[it.ws] = append(changes[it.ws], ch)
-		st.Applied++
+		r.items = nil
 	}
-	st.Last = applied
-	if err := flush(applied); err != nil {
-		return st, err
+	if err := flush(); err != nil {
+		fail(err)
+		return
 	}
-	return st, gapErr
+	for _, r := range reqs {
+		r.st.Last = progress[r.region]
+	}
 }
 
 func readApplied(r synclog.Reader, key []byte) (uint64, error) {

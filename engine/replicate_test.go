@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"bytes"
 	"errors"
+	"reflect"
+	"strings"
 	"testing"
 
 	synclog "github.com/or3/syncd/log"
@@ -75,6 +78,35 @@ func FuzzDecodeRemote(f *testing.F) {
 			if !ValidTable(r.Table) || r.PK == "" || r.OpID == "" || r.Fingerprint == "" || it.ws == "" || r.OriginRegion != "eu" {
 				t.Fatalf("accepted %+v", it)
 			}
+			// The origin spliced into the record as logged decodes as the
+			// record with its origin.
+			if raw := withOrigin(it.value, r); raw != nil {
+				var got synclog.ChangeRecord
+				if err := synclog.Decode(key, raw, &got); err != nil || !reflect.DeepEqual(got, *r) {
+					t.Fatalf("withOrigin: %+v %v, want %+v", got, err, *r)
+				}
+			}
 		}
 	})
+}
+
+// TestWithOrigin_SameAsEncode: splicing the origin into a record as its
+// origin logged it gives exactly the bytes encoding the record with its
+// origin would (every length class of the region and the sequence).
+func TestWithOrigin_SameAsEncode(t *testing.T) {
+	for _, region := range []string{"r", "eu-west-1", strings.Repeat("x", 31), strings.Repeat("y", 32), strings.Repeat("z", 64)} {
+		for _, seq := range []uint64{1, 127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1<<64 - 1} {
+			rec := synclog.ChangeRecord{Table: "threads", PK: "a", Op: synclog.OpPut, Payload: []byte(`{"id":"a"}`),
+				Clock: 3, HLC: "h", DeviceID: "d", OpID: "x", Fingerprint: "f", CreatedAtMs: 1_750_000_000_000, UserID: "u"}
+			logged, _ := synclog.Encode(&rec)
+			rec.OriginRegion, rec.OriginSeq = region, seq
+			want, _ := synclog.Encode(&rec)
+			if got := withOrigin(logged, &rec); !bytes.Equal(got, want) {
+				t.Fatalf("%s %d: % x, want % x", region, seq, got, want)
+			}
+		}
+	}
+	if withOrigin([]byte{0x9e, 0xa0, 0x01}, &synclog.ChangeRecord{OriginRegion: "r", OriginSeq: 1}) != nil {
+		t.Fatal("spliced a record that has an origin")
+	}
 }
