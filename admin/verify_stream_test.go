@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"strings"
@@ -205,4 +206,50 @@ func TestVerify_ProgressIsSerialized(t *testing.T) {
 	if len(calls) < 4 || calls[len(calls)-1] != 18000 {
 		t.Fatalf("progress calls %v", calls)
 	}
+}
+
+// TestAppendRow: rowIs accepts exactly synclog's encoding of the row an
+// entity implies, for every integer and string width the encoder picks,
+// and rejects any changed byte.
+func TestAppendRow(t *testing.T) {
+	c := &syncChecker{seed: maphash.MakeSeed()}
+	rapid.Check(t, func(rt *rapid.T) {
+		ints := rapid.SampledFrom([]int64{0, 1, 127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1<<63 - 1, -1, -32, -33, -128, -129, -32768, -32769, -1 << 31, -1<<31 - 1, -1 << 63})
+		strs := rapid.SampledFrom([]string{"", "a", strings.Repeat("s", 31), strings.Repeat("s", 32), strings.Repeat("s", 255), strings.Repeat("s", 256), strings.Repeat("s", 65536)})
+		rev := func(label string) synclog.Revision {
+			return synclog.Revision{Clock: ints.Draw(rt, label+"clock"), HLC: strs.Draw(rt, label+"hlc"), OpID: strs.Draw(rt, label+"op"), Fingerprint: strs.Draw(rt, label+"fp")}
+		}
+		e := ent{hasPut: rapid.Bool().Draw(rt, "hasPut"), hasTomb: rapid.Bool().Draw(rt, "hasTomb")}
+		var payload []byte
+		if e.hasPut {
+			e.put, e.softDel = rev("put"), rapid.Bool().Draw(rt, "soft")
+			if !rapid.Bool().Draw(rt, "nilPayload") {
+				payload = bytes.Repeat([]byte{'p'}, rapid.SampledFrom([]int{0, 1, 255, 256, 65535, 65536}).Draw(rt, "payLen"))
+			}
+			e.payNil, e.payLen, e.payHash = payload == nil, len(payload), maphash.Bytes(c.seed, payload)
+		}
+		if e.hasTomb {
+			e.tomb = rev("tomb")
+		}
+		e.serverVersion = uint64(ints.Draw(rt, "sv"))
+		e.deviceID, e.owner = strs.Draw(rt, "dev"), strs.Draw(rt, "owner")
+		e.created, e.updated, e.deleted = ints.Draw(rt, "c"), ints.Draw(rt, "u"), ints.Draw(rt, "d")
+		winner, kind := e.winner()
+		row := synclog.RowRecord{Winner: winner, WinnerKind: kind, HasPut: e.hasPut, Put: e.put, Payload: payload, SoftDel: e.softDel,
+			HasTomb: e.hasTomb, Tomb: e.tomb, ServerVersion: e.serverVersion, DeviceID: e.deviceID, CreatedAtMs: e.created,
+			UpdatedAtMs: e.updated, DeletedAtMs: e.deleted, Owner: e.owner}
+		want := synclog.MustEncode(&row)
+		if _, ok := c.rowIs(&e, want, nil); !ok {
+			rt.Fatalf("rejected its own encoding %x", want)
+		}
+		bad := append([]byte(nil), want...)
+		i := rapid.IntRange(0, len(bad)-1).Draw(rt, "byte")
+		bad[i] ^= byte(rapid.IntRange(1, 255).Draw(rt, "xor"))
+		if _, ok := c.rowIs(&e, bad, nil); ok { // a payload byte changes the payload's hash
+			rt.Fatalf("accepted byte %d changed", i)
+		}
+		if _, ok := c.rowIs(&e, want[:len(want)-1], nil); ok {
+			rt.Fatal("accepted a truncated row")
+		}
+	})
 }
