@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -226,6 +227,8 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 
 	interval := time.Second / time.Duration(f.Rate)
 	rng := r.rng
+	srv0, serr0 := cpuTime(r.pid)
+	own0, oerr0 := cpuTime(os.Getpid())
 	start := time.Now()
 	for k := 1; k <= total; k++ {
 		if err := ctx.Err(); err != nil {
@@ -268,6 +271,8 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	srv1, serr1 := cpuTime(r.pid)
+	own1, oerr1 := cpuTime(os.Getpid())
 	var complete, deliveries int64
 	var firstBad string
 	for _, w := range watchers {
@@ -311,6 +316,11 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 		if p == 99 {
 			fig.Target = target
 			fig.Note = fmt.Sprintf("%d deliveries; latency from the start of the push request (fsync included); pushes achieved %.0f/s", lat.Count(), pushRate)
+			if serr0 == nil && serr1 == nil && oerr0 == nil && oerr1 == nil && deliveries > 0 {
+				// CPU per delivery does not depend on what else the machine runs.
+				fig.Note += fmt.Sprintf("; CPU per delivery (pushes included): syncd %.1f µs, load client %.1f µs",
+					float64((srv1-srv0).Microseconds())/float64(deliveries), float64((own1-own0).Microseconds())/float64(deliveries))
+			}
 		}
 		r.rep.Add(fig)
 	}

@@ -68,7 +68,12 @@ type envOptions struct {
 	memFS      bool                   // Pebble on an in-memory FS instead of t.TempDir()
 	fanout     *baseline.Histogram    // if set, times every call of the hub's commit callback
 	beforeFan  func(engine.Committed) // if set, runs right before the hub's commit callback
+	noPark     bool                   // SSE streams stay on their request goroutine
 }
+
+// withoutParking keeps every SSE stream on its request's goroutine, as
+// when the connection cannot be hijacked (HTTP/2).
+func withoutParking() envOption { return func(o *envOptions) { o.noPark = true } }
 
 // withBeforeFanout runs fn on every commit just before the hub sees it
 // (engine.Subscribe's own order between subscribers is unspecified).
@@ -150,6 +155,7 @@ func newEnv(t testing.TB, cfg Config, opts ...envOption) *env {
 		}
 	}
 	e.hub = newHub(e.eng, cfg, subscribe)
+	e.hub.noPark = o.noPark
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(e.route))
 	if o.sendBuffer > 0 {
 		e.srv.Listener = sndbufListener{e.srv.Listener, o.sendBuffer}
