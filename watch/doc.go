@@ -29,9 +29,27 @@
 // The engine calls Hub's callback under the workspace's commit lock, so it
 // must not block. The callback copies the commit once into a batch shared
 // by every watcher of the workspace, and appends a pointer to each
-// watcher's queue under the watcher's own short lock; encoding a change to
-// JSON happens once, lazily, on the first stream that sends it. Nothing in
-// the callback waits on a client.
+// watcher's queue under the watcher's own short lock; encoding a change
+// happens once, lazily, on the first stream that sends it, into one buffer
+// holding the SSE frame as an HTTP/1.1 chunk, of which the bare frame and
+// the JSON (WebSocket) are slices: every watcher writes the same bytes.
+// Nothing in the callback waits on a client.
+//
+// # Parked SSE streams
+//
+// Once its headers and first comment are flushed, an SSE stream's
+// connection is hijacked from net/http and the stream is parked after its
+// catch-up: no goroutine, no net/http buffers, only the connection, the
+// watcher and a heartbeat timer. A commit takes the parked watchers it
+// queued for and serves them in groups of 64 on short-lived goroutines:
+// per watcher, the visible frames in one non-blocking write. What could
+// block (a catch-up from the log, bytes the socket did not take, the
+// heartbeat's role check) goes to an owner goroutine that writes with the
+// WriteTimeout deadline and parks the stream again. A parked stream does
+// not read; a client that hung up is noticed by a non-blocking read at the
+// next heartbeat, or by a failed write. See park.go. A connection that
+// cannot be hijacked (HTTP/2) keeps the stream on its request goroutine,
+// as a WebSocket does.
 //
 // A watcher's queue holds at most Config.BufferPerWatcher changes. A
 // watcher whose queue would overflow (a slow reader, a burst) drops the
@@ -43,16 +61,15 @@
 // resumes from its Last-Event-ID (SSE) or last serverVersion (WebSocket)
 // when it reconnects. Either way pushes and other watchers never wait.
 //
-// An idle SSE watcher costs the request's goroutine (net/http's), a small
-// struct, a one-token wake channel and a ticker: no goroutine of ours, no
-// buffer (queues are allocated on the first change and dropped after a
-// burst), and no Pebble view (Pull holds one per page only). The engine's
-// deep read path runs on short-lived goroutines (offStack) and changes are
-// encoded by a shallow hand-written encoder, so the request goroutine's
-// stack stays small for the hours it idles. BenchmarkIdleWatchers compares
-// the cost with a bare net/http SSE handler's. A WebSocket watcher adds
-// coder/websocket's reading goroutine, which answers pings and the close
-// handshake.
+// An idle parked SSE watcher costs its connection, two small structs and a
+// timer: no goroutine, no buffer (queues are allocated on the first change
+// and dropped after a burst), and no Pebble view (Pull holds one per page
+// only). BenchmarkIdleWatchers compares the cost with a bare net/http SSE
+// handler's. An unparked stream adds the request's goroutine and net/http's
+// buffers; the engine's deep read path runs on short-lived goroutines
+// (offStack) so that goroutine's stack stays small for the hours it idles.
+// A WebSocket watcher adds coder/websocket's reading goroutine, which
+// answers pings and the close handshake.
 //
 // # Membership
 //

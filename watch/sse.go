@@ -25,7 +25,12 @@ import (
 // its membership, or the hub closes; a client resumes with Last-Event-ID.
 //
 // The ResponseWriter must support flushing and deadlines through
-// http.ResponseController (wrappers must implement Unwrap).
+// http.ResponseController (wrappers must implement Unwrap). When it also
+// supports hijacking (HTTP/1.x), ServeSSE takes the connection after the
+// first comment, writes the chunked body itself, and returns once the
+// stream has caught up: the stream lives on, parked, until it ends (see
+// the package doc); r's context no longer bounds it. Otherwise it serves
+// the stream on the calling goroutine until it ends.
 func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, user, workspace string, cursor uint64) {
 	ctx := r.Context()
 	ws, err := h.admit(ctx, user, workspace, cursor)
