@@ -113,7 +113,9 @@ func (s *Server) openStream(parent context.Context) (ctx context.Context, done f
 // calls it at shutdown after closing the watch hub (which ends streams
 // cleanly: SSE responses end, WebSockets close with 1001): http.Server's
 // Shutdown waits for connections to go idle, which a stream never does by
-// itself, and does not track hijacked WebSocket connections at all.
+// itself, and does not track hijacked WebSocket connections at all. An
+// SSE stream the hub has parked (its connection hijacked, its handler
+// returned) is no longer counted here: Hub.Close ends those itself.
 func (s *Server) CloseStreams(ctx context.Context) error {
 	s.streamsMu.Lock()
 	s.closing = true
