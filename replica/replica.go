@@ -135,6 +135,10 @@ const (
 	runBytes = 256 << 10
 )
 
+// ackEvery is how long an applier may hold back the ack of what it applied
+// (one ack then covers every message applied meanwhile).
+const ackEvery = 50 * time.Millisecond
+
 // Replicator publishes this region's events to JetStream and applies the
 // other regions' events from it.
 type Replicator struct {
@@ -638,11 +642,30 @@ func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
 	items := make([]item, 0, r.cfg.Batch)
 	evs := make([]Event, 0, r.cfg.Batch)
 	var counted uint64 // greatest stream sequence of a rejected message counted
+	// Acks are sent at most every ackEvery (AckAll: the latest covers every
+	// message before it), not after every apply: each ack is a raft
+	// proposal of the replicated consumer's state, and what was applied but
+	// not acked when a region stops is redelivered and skipped.
+	var unacked jetstream.Msg // the applied message to ack, greatest stream sequence
+	var unackedSeq uint64
+	ackTimer := time.NewTimer(time.Hour)
+	ackTimer.Stop()
+	defer ackTimer.Stop()
+	sendAck := func() {
+		if unacked != nil {
+			_ = unacked.Ack()
+			unacked = nil
+		}
+	}
+	defer sendAck()
 	for {
 		msgs, items, evs = msgs[:0], items[:0], evs[:0]
 		select {
 		case <-r.ctx.Done():
 			return
+		case <-ackTimer.C:
+			sendAck()
+			continue
 		case m := <-ch:
 			msgs = append(msgs, m)
 		}
@@ -721,7 +744,12 @@ func (r *Replicator) applyLoop(reg string, o *origin, ch chan jetstream.Msg) {
 			}
 		}
 		if ack != nil {
-			_ = ack.m.Ack()
+			if unacked == nil {
+				ackTimer.Reset(ackEvery)
+			}
+			if unacked == nil || ack.sseq > unackedSeq {
+				unacked, unackedSeq = ack.m, ack.sseq
+			}
 			o.lastAtMs.Store(ack.evs[len(ack.evs)-1].AtMs)
 		}
 		if nak && !r.sleep(200*time.Millisecond) {
