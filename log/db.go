@@ -170,6 +170,7 @@ type DB struct {
 	view atomic.Pointer[View]
 
 	queue   chan *request
+	waiting atomic.Int64 // batches queued or gathered, not yet applied (≤ QueueSize)
 	stop    chan struct{}
 	stopped chan struct{}
 	closeMu sync.Mutex
@@ -184,11 +185,6 @@ type DB struct {
 
 	commits   atomic.Uint64
 	committed atomic.Uint64 // batches acknowledged
-}
-
-type request struct {
-	b    *Batch
-	done chan error
 }
 
 // Open opens (or creates) the log in cfg.Dir and starts its committer.
@@ -360,117 +356,31 @@ func (db *DB) Commit(ctx context.Context, b *Batch) error {
 	if b.pb.Empty() && len(b.originKeys) == 0 {
 		return nil
 	}
-	r := &request{b: b, done: make(chan error, 1)}
+	// The bound counts batches the committer has gathered but not yet
+	// applied, not only those in the channel.
+	if db.waiting.Add(1) > int64(db.cfg.QueueSize) {
+		db.waiting.Add(-1)
+		return ErrOverloaded
+	}
+	r := requestPool.Get().(*request)
+	r.b = b
 	db.sendMu.RLock()
 	if db.closed.Load() {
 		db.sendMu.RUnlock()
+		db.waiting.Add(-1)
+		r.b = nil
+		requestPool.Put(r)
 		return ErrClosed
 	}
-	select {
-	case db.queue <- r:
-	default:
-		db.sendMu.RUnlock()
-		return ErrOverloaded
-	}
+	db.queue <- r // never blocks: waiting ≤ QueueSize = cap(queue)
 	db.sendMu.RUnlock()
 	// Once queued the batch will be committed or failed; wait for the
 	// answer even if ctx ends, so the caller never reuses a batch the
 	// committer still reads, and never reports failure for a durable write.
-	return <-r.done
-}
-
-func (db *DB) commitLoop() {
-	defer close(db.stopped)
-	group := make([]*request, 0, 256)
-	for {
-		var first *request
-		select {
-		case first = <-db.queue:
-		case <-db.stop:
-			// Answer what is queued, then stop.
-			for {
-				select {
-				case r := <-db.queue:
-					db.commitGroup(append(group[:0], r))
-				default:
-					return
-				}
-			}
-		}
-		group = append(group[:0], first)
-		size := first.b.pb.Len()
-	gather:
-		for size < db.cfg.MaxGroupBytes {
-			select {
-			case r := <-db.queue:
-				group = append(group, r)
-				size += r.b.pb.Len()
-			default:
-				break gather
-			}
-		}
-		db.commitGroup(group)
-	}
-}
-
-func (db *DB) commitGroup(group []*request) {
-	if p := db.health.Load(); p != nil {
-		err := fmt.Errorf("%w: %v", ErrUnhealthy, *p)
-		for _, r := range group {
-			r.done <- err
-		}
-		return
-	}
-	pdb := db.pdb.Load()
-	size := 0
-	for _, r := range group {
-		size += r.b.pb.Len()
-	}
-	gb, origin, err := db.builder.build(pdb, group, db.originSeq, size)
-	if err == nil && origin != db.originSeq {
-		err = gb.Set(metaOriginSeqKey, binary.BigEndian.AppendUint64(nil, origin), nil)
-	}
-	start := time.Now()
-	if err == nil {
-		err = applySynced(pdb, gb)
-	}
-	dur := time.Since(start)
-	db.builder.release()
-	if err != nil {
-		err = fmt.Errorf("log: group commit of %d batches: %w", len(group), err)
-		db.markUnhealthy(err)
-		for _, r := range group {
-			r.done <- fmt.Errorf("%w: %v", ErrUnhealthy, err)
-		}
-	} else {
-		_ = gb.Close()
-		db.originSeq = origin
-		db.publish(pdb)
-		db.commits.Add(1)
-		db.committed.Add(uint64(len(group)))
-		for _, r := range group {
-			r.done <- nil
-		}
-	}
-	if db.cfg.OnCommit != nil {
-		db.cfg.OnCommit(CommitStats{Batches: len(group), Bytes: size, Duration: dur, Err: err})
-	}
-}
-
-// applySynced commits gb with a WAL sync. Pebble reports commit failures
-// through Logger.Fatalf, which our logger turns into a panic; recover it
-// into an error.
-func applySynced(pdb *pebble.DB, gb *pebble.Batch) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if fe, ok := r.(*fatalError); ok {
-				err = fe
-				return
-			}
-			err = fmt.Errorf("panic in commit: %v", r)
-		}
-	}()
-	return pdb.Apply(gb, pebble.Sync)
+	err := <-r.done
+	r.b = nil
+	requestPool.Put(r)
+	return err
 }
 
 // markUnhealthy records err and starts recovery: the Pebble instance that

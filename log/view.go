@@ -18,11 +18,14 @@ type View struct {
 	Seq uint64
 }
 
-// publish takes a new view of pdb and makes it current. Only the committer
-// (and Open/recovery, while nothing commits) call it, right after a synced
-// commit, so the snapshot sees exactly the durable writes.
-func (db *DB) publish(pdb *pebble.DB) {
-	v := &View{snap: pdb.NewSnapshot(), Seq: db.commits.Load() + 1}
+// publish takes a new view of pdb and makes it current. Open and recovery
+// call it while nothing commits: everything Pebble holds is durable.
+func (db *DB) publish(pdb *pebble.DB) { db.publishSnapshot(pdb.NewSnapshot()) }
+
+// publishSnapshot makes snap the current view. The committer calls it once
+// the fsync of every write snap holds has returned.
+func (db *DB) publishSnapshot(snap *pebble.Snapshot) {
+	v := &View{snap: snap, Seq: db.commits.Load() + 1}
 	v.refs.Store(1) // the DB's own reference
 	if old := db.view.Swap(v); old != nil {
 		old.Release()
