@@ -39,6 +39,10 @@ type Hub struct {
 	ctx         context.Context // the engine calls of parked streams; ends at Close
 	cancel      context.CancelFunc
 	noPark      bool // tests: keep SSE streams on their request goroutine
+	// calls is held (read) by the streams' engine calls; Close takes it,
+	// so no stream reads the engine once Close has returned, even one no
+	// HTTP handler waits for (a parked stream).
+	calls sync.RWMutex
 
 	watchers atomic.Int64
 	resyncs  atomic.Uint64
@@ -87,14 +91,17 @@ func newHub(eng *engine.Engine, cfg Config, subscribe func(func(engine.Committed
 // (SSE: the response ends; WebSocket: close status 1001 going away). New
 // streams are refused with 503. Parked SSE streams are ended before it
 // returns, unless a goroutine is serving one (a catch-up, a write to a
-// slow client), which then ends it. It does not wait for the streams'
-// handlers to return; the HTTP server's shutdown does that. Close is
-// idempotent.
+// slow client), which then ends it. Once Close returns, no stream calls
+// the engine (streams' reads in flight are waited for), so the engine may
+// be closed. It does not wait for the streams' handlers to return; the
+// HTTP server's shutdown does that. Close is idempotent.
 func (h *Hub) Close() {
 	h.closeOnce.Do(func() {
 		h.unsubscribe()
 		close(h.done)
 		h.cancel()
+		h.calls.Lock() // the calls in flight end (their context is cancelled)
+		h.calls.Unlock()
 		var parked []*stream
 		for i := range h.shards {
 			sh := &h.shards[i]
@@ -114,6 +121,18 @@ func (h *Hub) Close() {
 			}
 		}
 	})
+}
+
+// engineCall runs f, a stream's engine call, on a short-lived goroutine
+// (offStack), unless the hub is closed; it reports whether f ran.
+func (h *Hub) engineCall(f func()) bool {
+	h.calls.RLock()
+	defer h.calls.RUnlock()
+	if h.closed() {
+		return false
+	}
+	offStack(f)
+	return true
 }
 
 // closed reports whether Close has been called.

@@ -156,7 +156,9 @@ func failed(ctx context.Context, err error) ending {
 // beat re-checks the user's read role and sends a heartbeat.
 func (s *stream) beat(ctx context.Context) (ending, error) {
 	var err error
-	offStack(func() { err = s.h.eng.Authorize(ctx, s.w.ws, s.w.user, false) })
+	if !s.h.engineCall(func() { err = s.h.eng.Authorize(ctx, s.w.ws, s.w.user, false) }) {
+		return endHubClosed, errClosed
+	}
 	if err != nil {
 		return failed(ctx, err), err
 	}
@@ -175,13 +177,16 @@ func (s *stream) catchUp(ctx context.Context) (ending, error) {
 		var resp engine.PullResponse
 		var err error
 		s.h.pulls.Add(1)
-		offStack(func() {
+		ok := s.h.engineCall(func() {
 			resp, err = s.h.eng.Pull(ctx, s.w.user, engine.PullRequest{
 				Scope:  engine.Scope{WorkspaceID: s.w.ws},
 				Cursor: int64(s.pos),
 				Limit:  &limit,
 			})
 		})
+		if !ok {
+			return endHubClosed, nil
+		}
 		if err != nil {
 			return failed(ctx, err), err
 		}
