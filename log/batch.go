@@ -38,11 +38,8 @@ func (b *Batch) DeleteRange(start, end []byte) error { return b.pb.DeleteRange(s
 
 // SetRecord encodes v and writes it at key.
 func (b *Batch) SetRecord(key []byte, v any) error {
-	data, err := Encode(v)
-	if err != nil {
-		return err
-	}
-	return b.pb.Set(key, data, nil)
+	// The batch copies the value: encode into a pooled buffer.
+	return encodeTo(v, func(data []byte) error { return b.pb.Set(key, data, nil) })
 }
 
 // AppendEvent writes an event this region accepted itself and marks it for

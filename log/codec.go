@@ -42,17 +42,29 @@ type encoder struct {
 // types in this package encode as arrays so that adding a field at the end
 // stays compatible with data written before.
 func Encode(v any) ([]byte, error) {
+	var out []byte
+	err := encodeTo(v, func(data []byte) error {
+		out = append([]byte(nil), data...)
+		return nil
+	})
+	return out, err
+}
+
+// encodeTo encodes v into a pooled buffer and passes the encoding to use,
+// which must not keep it.
+func encodeTo(v any, use func([]byte) error) error {
 	e := encPool.Get().(*encoder)
 	e.buf.Reset()
 	err := e.enc.Encode(v)
-	out := append([]byte(nil), e.buf.Bytes()...)
+	if err != nil {
+		err = fmt.Errorf("log: encode %T: %w", v, err)
+	} else {
+		err = use(e.buf.Bytes())
+	}
 	if e.buf.Cap() <= 1<<20 {
 		encPool.Put(e)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("log: encode %T: %w", v, err)
-	}
-	return out, nil
+	return err
 }
 
 // MustEncode encodes a record whose type is known to encode (all record
