@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -109,4 +110,20 @@ func TestWithOrigin_SameAsEncode(t *testing.T) {
 	if withOrigin([]byte{0x9e, 0xa0, 0x01}, &synclog.ChangeRecord{OriginRegion: "r", OriginSeq: 1}) != nil {
 		t.Fatal("spliced a record that has an origin")
 	}
+}
+
+// FuzzValidJSONObject: the remote payload check accepts exactly what
+// json.Valid accepts as an object starting at the first byte.
+func FuzzValidJSONObject(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, ` {}`, `{} `, `{"a":[1,2,{"b":null}],"c":"\u00e9\n","d":-0.5e+3,"e":true,"f":false}`,
+		`{"a":01}`, `{"a":1.}`, `{"a":"\x"}`, `{"a":"` + "\x01" + `"}`, `{"a" 1}`, `{"a":1,}`, `[]`, `{"a":"\ud800"}`,
+		`{"a":1e}`, `{"a":-}`, `{"a":tru}`, `{,}`, `{"a":1}x`, "{\"\xff\":1}", `{"a":[}`, strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := len(b) > 0 && b[0] == '{' && json.Valid(b)
+		if got := validJSONObject(b); got != want {
+			t.Fatalf("validJSONObject(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
 }
