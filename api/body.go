@@ -28,6 +28,19 @@ const (
 // and number bounds. A declared Content-Length above the limit is refused
 // without reading anything.
 func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// readBody is readJSONBody without the JSON check, for a decoder that
+// checks as it decodes (push: decodePushFast, else checkJSON).
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return nil, err
 	}
@@ -41,9 +54,6 @@ func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			return nil, oversized()
 		}
 		return nil, errorf(http.StatusBadRequest, "could not read the request body: %v", err)
-	}
-	if err := checkJSON(body); err != nil {
-		return nil, err
 	}
 	return body, nil
 }

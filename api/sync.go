@@ -10,16 +10,42 @@ import (
 )
 
 // push is POST /v1/sync/push: PushBatch → PushResult.
+//
+// The body is decoded in one pass (decodePushFast) that hands the engine
+// compacted, pre-scanned payloads; a body it does not accept goes through
+// checkJSON and decodePush, which give every error its answer. The answer
+// is encoded without reflection (PushResult.AppendJSON, encoding/json's
+// bytes).
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
-	user, batch, ok := decoded(s, w, r, decodePush)
-	if !ok {
+	user, err := acting(r)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	res, err := s.cfg.Sync.Push(r.Context(), user, batch)
-	if err == nil {
-		s.metrics.observePush(&res)
+	body, err := readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	s.answer(w, r, res, err)
+	batch, ok := decodePushFast(body)
+	if !ok {
+		if err := checkJSON(body); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if batch, err = decodePush(body); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	res, err := s.cfg.Sync.Push(r.Context(), user, batch)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.metrics.observePush(&res)
+	bufp := pullBufs.Get().(*[]byte)
+	writeEncoded(w, res.AppendJSON((*bufp)[:0]), bufp)
 }
 
 // pull is POST /v1/sync/pull: PullRequest → PullResponse.

@@ -1,6 +1,9 @@
 package engine
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strconv"
+)
 
 // The wire types of sync-contract §2, camelCase, as OR3 sends them. The HTTP
 // layer decodes request bodies into these types strictly (wrong JSON types
@@ -113,4 +116,90 @@ type CursorRequest struct {
 	Scope    Scope  `json:"scope"`
 	DeviceID string `json:"deviceId"`
 	Version  int64  `json:"version"`
+}
+
+// AppendJSON appends r as JSON, byte for byte what encoding/json writes
+// with HTML escaping off, without reflection: the push handler answers
+// with it. Payloads are copied as they are: the engine only returns
+// payloads it compacted and validated (or stored so).
+func (r *PushResult) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"results":`...)
+	if r.Results == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i := range r.Results {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = r.Results[i].appendJSON(dst)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `,"serverVersion":`...)
+	dst = strconv.AppendUint(dst, r.ServerVersion, 10)
+	return append(dst, '}')
+}
+
+func (o *OpResult) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"opId":`...)
+	dst = AppendJSONString(dst, o.OpID)
+	dst = append(dst, `,"success":`...)
+	dst = strconv.AppendBool(dst, o.Success)
+	if o.ServerVersion != 0 {
+		dst = append(dst, `,"serverVersion":`...)
+		dst = strconv.AppendUint(dst, o.ServerVersion, 10)
+	}
+	if o.Applied != nil {
+		dst = append(dst, `,"applied":`...)
+		dst = strconv.AppendBool(dst, *o.Applied)
+	}
+	if o.WasExisting != nil {
+		dst = append(dst, `,"wasExisting":`...)
+		dst = strconv.AppendBool(dst, *o.WasExisting)
+	}
+	if o.Replayed {
+		dst = append(dst, `,"replayed":true`...)
+	}
+	if o.TableName != "" {
+		dst = append(dst, `,"tableName":`...)
+		dst = AppendJSONString(dst, o.TableName)
+	}
+	if o.Operation != "" {
+		dst = append(dst, `,"operation":`...)
+		dst = AppendJSONString(dst, o.Operation)
+	}
+	if len(o.Payload) > 0 {
+		dst = append(dst, `,"payload":`...)
+		dst = append(dst, o.Payload...)
+	}
+	if w := o.Winner; w != nil {
+		dst = append(dst, `,"winner":{"kind":`...)
+		dst = AppendJSONString(dst, w.Kind)
+		if len(w.Payload) > 0 {
+			dst = append(dst, `,"payload":`...)
+			dst = append(dst, w.Payload...)
+		}
+		dst = append(dst, `,"revision":{"clock":`...)
+		dst = strconv.AppendInt(dst, w.Revision.Clock, 10)
+		dst = append(dst, `,"hlc":`...)
+		dst = AppendJSONString(dst, w.Revision.HLC)
+		dst = append(dst, `,"opId":`...)
+		dst = AppendJSONString(dst, w.Revision.OpID)
+		dst = append(dst, '}')
+		if w.ServerDeletedAt != nil {
+			dst = append(dst, `,"serverDeletedAt":`...)
+			dst = strconv.AppendInt(dst, *w.ServerDeletedAt, 10)
+		}
+		dst = append(dst, '}')
+	}
+	if o.Error != "" {
+		dst = append(dst, `,"error":`...)
+		dst = AppendJSONString(dst, o.Error)
+	}
+	if o.ErrorCode != "" {
+		dst = append(dst, `,"errorCode":`...)
+		dst = AppendJSONString(dst, o.ErrorCode)
+	}
+	return append(dst, '}')
 }
