@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/storage"
 	"github.com/or3/syncd/syncerr"
 )
@@ -150,28 +151,32 @@ func (g *Gateway) Commit(ctx context.Context, user string, req CommitRequest) (C
 	if err != nil {
 		return CommitAnswer{}, syncerr.Internal(err, "encode file_meta")
 	}
-	// The file_meta row and the gateway's record of the object are
-	// independent writes: they go to the log side by side (and usually
-	// share one group commit). Either failing fails the commit with the
-	// intent still active, so a retry completes it; a record without its
-	// row only lets GC collect an unused object, a row without its record
-	// only keeps GC from collecting it.
+	// file_meta first; then the intent is consumed, and the gateway's
+	// record of the object commits in the consumption's batch. A failure
+	// before the consumption leaves the intent active, so a retry
+	// completes the commit (a row without its record only keeps GC from
+	// collecting the object; the record is the gateway's, not the user's).
 	rec := Record{PK: pk, StorageID: key, Size: in.SizeBytes, Mime: in.MimeType, StoredAtMs: now.UnixMilli()}
-	recErr := make(chan error, 1)
-	go func() {
-		recErr <- g.record(ctx, user, ws, in.Hash, rec, now.UnixMilli())
-	}()
-	swErr := g.cfg.Sync.ServerWrite(ctx, ws, "file_meta", pk, "put", body)
-	if err := <-recErr; swErr == nil && err != nil {
-		swErr = err
+	if err := g.cfg.Sync.ServerWrite(ctx, ws, "file_meta", pk, "put", body); err != nil {
+		return CommitAnswer{}, err
 	}
-	if swErr != nil {
-		return CommitAnswer{}, swErr
-	}
-	// Only then the intent: consumed means file_meta is written.
-	if err := g.cfg.Intents.Consume(ctx, user, Consumption{
+	recorded := false
+	err = g.cfg.Intents.Consume(ctx, user, Consumption{
 		IntentID: id, WorkspaceID: ws, Hash: in.Hash, MimeType: in.MimeType, SizeBytes: in.SizeBytes, StorageID: key,
-	}); err != nil {
+		Also: func(b *synclog.Batch) error {
+			recorded = true
+			return g.appendEvent(b, evStored, user, now.UnixMilli(), &eventBody{Workspace: ws, Hash: in.Hash, Rec: rec})
+		},
+	})
+	if !recorded {
+		// The intents live elsewhere (another region's), or refused the
+		// consumption after file_meta was written: record the object here
+		// all the same, so GC can collect it once the row is gone.
+		if rerr := g.record(ctx, user, ws, in.Hash, rec, now.UnixMilli()); rerr != nil {
+			g.log.Warn("could not record a committed object; GC will not collect it", "key", key, "err", rerr)
+		}
+	}
+	if err != nil {
 		return CommitAnswer{}, err
 	}
 	return CommitAnswer{OK: true, StorageID: key}, nil

@@ -69,6 +69,11 @@ type Reservation struct {
 	SizeBytes           int64
 	ExpiresAt           int64  // epoch seconds
 	WorkspaceQuotaBytes *int64 // nil: the configured default
+	// Also appends and folds the gateway's own events into the
+	// reservation's batch, so they commit together. An implementation
+	// that reserves elsewhere (another region) does not call it; the
+	// gateway then commits them itself.
+	Also func(*synclog.Batch) error
 }
 
 // Intent is an upload intent as Intents answers it.
@@ -88,6 +93,8 @@ type Consumption struct {
 	IntentID, WorkspaceID, Hash, MimeType string
 	SizeBytes                             int64
 	StorageID                             string
+	// Also: as Reservation.Also.
+	Also func(*synclog.Batch) error
 }
 
 // Config configures a Gateway.

@@ -251,19 +251,21 @@ func (g *Gateway) PresignUpload(ctx context.Context, user string, req PresignUpl
 			return PresignAnswer{}, err
 		}
 	} else {
-		// The record and the reservation are independent writes: they go
-		// to the log side by side (usually one group commit). A record
-		// whose reservation failed only makes the sweep look for an object
-		// no URL was handed out for.
+		// The record of the URL commits in the reservation's batch (both
+		// or neither); an Intents that reserves elsewhere leaves it to us.
 		intentExp := now.Add(IntentTTL)
-		noted := make(chan error, 1)
-		go func() { noted <- g.notePending(ctx, user, ws, hash, key, g.sweepAt(urlExp, intentExp)) }()
+		pend := pendingBody{Workspace: ws, Hash: hash, P: Pending{StorageID: key, SweepAtMs: g.sweepAt(urlExp, intentExp).UnixMilli()}}
+		noted := false
 		in, err = g.cfg.Intents.Reserve(ctx, user, Reservation{
 			WorkspaceID: ws, Hash: hash, MimeType: mime, SizeBytes: size,
 			ExpiresAt: intentExp.Unix(), WorkspaceQuotaBytes: quota,
+			Also: func(b *synclog.Batch) error {
+				noted = true
+				return g.appendPending(b, evPending, user, now, &pend)
+			},
 		})
-		if nerr := <-noted; err == nil {
-			err = nerr
+		if err == nil && !noted {
+			err = g.commitPending(ctx, evPending, user, now, []pendingBody{pend})
 		}
 		if err != nil {
 			return PresignAnswer{}, err

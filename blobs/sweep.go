@@ -110,17 +110,25 @@ func (g *Gateway) commitPending(ctx context.Context, typ, actor string, at time.
 	b := g.db.NewBatch()
 	defer b.Close()
 	for i := range bodies {
-		ev := &synclog.SystemEvent{Type: typ, AtMs: at.UnixMilli(), Actor: actor, Body: synclog.MustEncode(&bodies[i])}
-		seq := g.db.NextSystemSeq()
-		if err := b.AppendEvent(synclog.SystemKey(seq), ev); err != nil {
-			return syncerr.Internal(err, "append")
-		}
-		if err := foldPending(b, ev); err != nil {
-			return syncerr.Internal(err, "fold")
+		if err := g.appendPending(b, typ, actor, at, &bodies[i]); err != nil {
+			return err
 		}
 	}
 	if err := g.db.Commit(ctx, b); err != nil {
 		return commitErr(err)
+	}
+	return nil
+}
+
+// appendPending appends one event of type typ with body to b and folds it.
+func (g *Gateway) appendPending(b *synclog.Batch, typ, actor string, at time.Time, body *pendingBody) error {
+	ev := &synclog.SystemEvent{Type: typ, AtMs: at.UnixMilli(), Actor: actor, Body: synclog.MustEncode(body)}
+	seq := g.db.NextSystemSeq()
+	if err := b.AppendEvent(synclog.SystemKey(seq), ev); err != nil {
+		return syncerr.Internal(err, "append")
+	}
+	if err := foldPending(b, ev); err != nil {
+		return syncerr.Internal(err, "fold")
 	}
 	return nil
 }

@@ -136,6 +136,12 @@ type ReserveRequest struct {
 	SizeBytes           int64
 	ExpiresAt           *int64
 	WorkspaceQuotaBytes *int64
+	// Also, when set, adds the caller's own events (appended and folded by
+	// it) to the reservation's batch, so they commit with it or not at
+	// all: the storage gateway's record of the upload URL it hands out.
+	// It is called under the workspace lock once the reservation is
+	// decided, and not at all when the reservation fails before that.
+	Also func(*synclog.Batch) error
 }
 
 // ConsumeRequest is consumeUploadIntent's argument.
@@ -146,6 +152,9 @@ type ConsumeRequest struct {
 	MimeType    string
 	SizeBytes   int64
 	StorageID   string
+	// Also adds the caller's events to the consumption's batch, as
+	// ReserveRequest.Also does.
+	Also func(*synclog.Batch) error
 }
 
 // CancelRequest is cancelUploadIntent's argument.
@@ -300,7 +309,7 @@ func (s *Store) Reserve(ctx context.Context, user string, req ReserveRequest) (I
 	}
 	rec := &Record{ID: id, Workspace: ws, User: user, Hash: hash, Mime: mime, SizeBytes: req.SizeBytes,
 		ReservedBytes: reserved, ExpiresAt: expires, Status: StatusActive, CreatedAt: nowSec}
-	if err := s.append(ctx, b, evReserve, user, now, rec); err != nil {
+	if err := s.append(ctx, b, evReserve, user, now, rec, req.Also); err != nil {
 		return Intent{}, err
 	}
 	return intentOf(rec), nil
@@ -342,7 +351,7 @@ func (s *Store) Consume(ctx context.Context, user string, req ConsumeRequest) (I
 		return Intent{}, syncerr.Conflict("Upload metadata does not match intent")
 	}
 	rec.Status, rec.StorageID, rec.ConsumedAt = StatusConsumed, req.StorageID, now.Unix()
-	if err := s.append(ctx, b, evConsume, user, now, &Record{ID: id, Workspace: ws, StorageID: req.StorageID}); err != nil {
+	if err := s.append(ctx, b, evConsume, user, now, &Record{ID: id, Workspace: ws, StorageID: req.StorageID}, req.Also); err != nil {
 		return Intent{}, err
 	}
 	return intentOf(rec), nil
@@ -375,7 +384,7 @@ func (s *Store) Cancel(ctx context.Context, user string, req CancelRequest) (Int
 		return Intent{}, syncerr.Conflict("Upload intent is not active")
 	}
 	rec.Status, rec.CancelledAt = StatusCancelled, now.Unix()
-	if err := s.append(ctx, b, evCancel, user, now, &Record{ID: id, Workspace: ws}); err != nil {
+	if err := s.append(ctx, b, evCancel, user, now, &Record{ID: id, Workspace: ws}, nil); err != nil {
 		return Intent{}, err
 	}
 	return intentOf(rec), nil
@@ -414,7 +423,9 @@ func (s *Store) owned(b *synclog.Batch, ws, id, user string) (*Record, error) {
 	return &rec, nil
 }
 
-func (s *Store) append(ctx context.Context, b *synclog.Batch, typ, user string, now time.Time, rec *Record) error {
+// append logs one intent event with its fold in b, then also's events
+// (when set), and commits.
+func (s *Store) append(ctx context.Context, b *synclog.Batch, typ, user string, now time.Time, rec *Record, also func(*synclog.Batch) error) error {
 	ev := &synclog.SystemEvent{Type: typ, AtMs: now.UnixMilli(), Actor: user, Body: synclog.MustEncode(rec)}
 	seq := s.db.NextSystemSeq()
 	if err := b.AppendEvent(synclog.SystemKey(seq), ev); err != nil {
@@ -422,6 +433,14 @@ func (s *Store) append(ctx context.Context, b *synclog.Batch, typ, user string, 
 	}
 	if err := Fold(b, seq, ev); err != nil {
 		return syncerr.Internal(err, "fold")
+	}
+	if also != nil {
+		if err := also(b); err != nil {
+			if _, ok := syncerr.As(err); ok {
+				return err
+			}
+			return syncerr.Internal(err, "append")
+		}
 	}
 	if err := s.db.Commit(ctx, b); err != nil {
 		switch {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/or3/syncd/engine"
+	synclog "github.com/or3/syncd/log"
+	"github.com/or3/syncd/syncerr"
 )
 
 // TestUsage_CacheEqualsScan: after any mix of file_meta puts, soft
@@ -119,4 +121,49 @@ func TestUsage_ReserveSeesFilesCommittedSinceLastReserve(t *testing.T) {
 		t.Fatalf("delete: %v %+v", err, res)
 	}
 	f.mustReserve(hashN(3), 90, quota(100)) // 10 + 90
+}
+
+// TestReserve_AlsoCommitsInTheSameBatch: a caller's events commit with the
+// reservation or consumption; a refused reservation never calls Also, and
+// an Also that fails commits nothing.
+func TestReserve_AlsoCommitsInTheSameBatch(t *testing.T) {
+	f := newFixture(t, 0)
+	mark := func(k string) func(*synclog.Batch) error {
+		return func(b *synclog.Batch) error { return b.Set(synclog.NewKey(synclog.PrefixTest).Raw(k), []byte{1}) }
+	}
+	has := func(k string) bool {
+		v := f.db.View()
+		defer v.Release()
+		raw, err := v.Get(synclog.NewKey(synclog.PrefixTest).Raw(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw != nil
+	}
+	in := f.mustReserve(hashN(1), 60, quota(100), func(r *ReserveRequest) { r.Also = mark("a") })
+	if !has("a") {
+		t.Fatal("Also's write did not commit with the reservation")
+	}
+	called := false
+	_, err := f.reserve("alice", hashN(2), 60, quota(100), func(r *ReserveRequest) {
+		r.Also = func(*synclog.Batch) error { called = true; return nil }
+	})
+	wantStatus(t, err, 413)
+	if called {
+		t.Fatal("Also called for a refused reservation")
+	}
+	_, err = f.reserve("alice", hashN(3), 10, func(r *ReserveRequest) {
+		r.Also = func(b *synclog.Batch) error { _ = mark("b")(b); return syncerr.Unavailable(nil, "no") }
+	})
+	wantStatus(t, err, 503)
+	if has("b") {
+		t.Fatal("a failed Also committed")
+	}
+	if _, err := f.s.Get(context.Background(), "ws-1", ""); err == nil {
+		t.Fatal("want 404")
+	}
+	if _, err := f.s.Consume(context.Background(), "alice", ConsumeRequest{IntentID: in.IntentID, WorkspaceID: "ws-1", Hash: hashN(1),
+		MimeType: "image/png", SizeBytes: 60, StorageID: "s", Also: mark("c")}); err != nil || !has("c") {
+		t.Fatalf("consume: %v, Also committed %v", err, has("c"))
+	}
 }
