@@ -43,6 +43,8 @@ type Hub struct {
 	// so no stream reads the engine once Close has returned, even one no
 	// HTTP handler waits for (a parked stream).
 	calls sync.RWMutex
+	// hangups notices parked streams' clients hanging up (hangup_*.go).
+	hangups hangups
 
 	watchers atomic.Int64
 	resyncs  atomic.Uint64

@@ -42,9 +42,11 @@ const sweepGroup = 64
 
 // parked is what a hijacked stream keeps beside its stream state.
 type parked struct {
-	out     *rawSink
-	timer   *time.Timer // the next heartbeat
-	beatDue atomic.Bool
+	out       *rawSink
+	timer     *time.Timer // the next heartbeat
+	beatDue   atomic.Bool
+	checkPeer atomic.Bool // the socket was readable: the client may have hung up
+	fd        int32       // the socket in the hub's hang-up set, or -1
 }
 
 // hijack takes the connection of an SSE response whose headers and first
@@ -71,10 +73,11 @@ func (h *Hub) serveParked(conn net.Conn, r *http.Request, ws, user string, curso
 		out.raw, _ = sc.SyscallConn()
 	}
 	w := &watcher{ws: ws, user: user}
-	s := &stream{h: h, w: w, sink: out, pos: cursor, behind: true, p: &parked{out: out}}
+	s := &stream{h: h, w: w, sink: out, pos: cursor, behind: true, p: &parked{out: out, fd: -1}}
 	w.s = s
 	w.state.Store(stOwned) // by this goroutine, from before it is visible to commits
 	s.p.timer = time.AfterFunc(h.beatInterval(), s.beatFired)
+	h.hangups.watch(h, s)
 	h.add(w)
 	s.own()
 }
@@ -112,6 +115,9 @@ func (s *stream) ownTurn() (idle bool, end ending, err error) {
 	if err := s.p.out.flush(); err != nil { // what a sweep left unwritten
 		return false, endWriteFailed, err
 	}
+	if s.p.checkPeer.Swap(false) && s.p.out.peerClosed() {
+		return false, endClientGone, nil
+	}
 	if s.p.beatDue.Swap(false) {
 		if s.p.out.peerClosed() {
 			return false, endClientGone, nil
@@ -146,7 +152,7 @@ var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b
 // handed to an owner goroutine. It returns buf for reuse.
 func (s *stream) sweep(buf []byte) []byte {
 	for {
-		if s.behind || s.p.beatDue.Load() || len(s.p.out.buf) > 0 || s.h.closed() {
+		if s.behind || s.p.beatDue.Load() || s.p.checkPeer.Load() || len(s.p.out.buf) > 0 || s.h.closed() {
 			go s.own()
 			return buf
 		}
@@ -221,6 +227,7 @@ func (s *stream) finish(end ending, err error) {
 	default:
 		s.p.out.end()
 	}
+	s.h.hangups.forget(s)
 	_ = s.p.out.conn.Close()
 	s.h.unregister(s.w)
 	s.h.logEnd("sse", s.w.ws, s.w.user, s.pos, end, err)

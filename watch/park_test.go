@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,10 +60,15 @@ func TestServeSSE_Unparked(t *testing.T) {
 	waitFor(t, wait, "no watchers", func() bool { return e.hub.Watchers() == 0 })
 }
 
-// TestParked_ClosedClientLeavesAtHeartbeat: a parked stream has no reader;
-// a client that hangs up is noticed at the next heartbeat.
-func TestParked_ClosedClientLeavesAtHeartbeat(t *testing.T) {
-	e := newEnv(t, Config{Heartbeat: 40 * time.Millisecond})
+// TestParked_HungUpClientLeaves: a parked stream has no reader; a client
+// that hangs up is noticed through the hub's epoll set at once on Linux
+// (the heartbeat is a minute here), at its next heartbeat elsewhere.
+func TestParked_HungUpClientLeaves(t *testing.T) {
+	beat := time.Minute
+	if runtime.GOOS != "linux" {
+		beat = 40 * time.Millisecond
+	}
+	e := newEnv(t, Config{Heartbeat: beat})
 	conns := []net.Conn{
 		rawSSE(t, e.srv.Listener.Addr().String(), "alice", 0, 0),
 		rawSSE(t, e.srv.Listener.Addr().String(), "bob", 0, 0),
@@ -70,12 +76,53 @@ func TestParked_ClosedClientLeavesAtHeartbeat(t *testing.T) {
 	waitFor(t, wait, "2 watchers", func() bool { return e.hub.Watchers() == 2 })
 	conns[0].Close()
 	waitFor(t, wait, "the closed stream to leave", func() bool { return e.hub.Watchers() == 1 })
-	time.Sleep(100 * time.Millisecond) // heartbeats pass; the open one stays
+	time.Sleep(100 * time.Millisecond)
 	if n := e.hub.Watchers(); n != 1 {
 		t.Fatalf("%d watchers, want the open one", n)
 	}
+	e.pushThreads("alice", 1) // the open one still gets changes
+	_ = conns[1].SetReadDeadline(time.Now().Add(wait))
+	if _, err := bufio.NewReader(conns[1]).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
 	conns[1].Close()
 	waitFor(t, wait, "no watchers", func() bool { return e.hub.Watchers() == 0 })
+}
+
+// TestRawSink_PeerClosed: the heartbeat's check for a hung-up client.
+func TestRawSink_PeerClosed(t *testing.T) {
+	if !nonBlockingWrites {
+		t.Skip("no non-blocking socket access here")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	raw, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &rawSink{conn: server, raw: raw}
+	if o.peerClosed() {
+		t.Fatal("open connection reported closed")
+	}
+	fmt.Fprint(client, "stray bytes")
+	time.Sleep(20 * time.Millisecond)
+	if o.peerClosed() {
+		t.Fatal("a client that sent bytes reported closed")
+	}
+	client.Close()
+	waitFor(t, wait, "the hang-up", o.peerClosed)
 }
 
 // rawStream opens a watch stream over a bare connection with the given
