@@ -18,8 +18,9 @@ import (
 )
 
 var (
-	benchMissed  = flag.Int("replica.missed", 100_000, "events BenchmarkReplica_CatchUp's region misses while down")
-	benchCatchUp = flag.String("replica.catchupprofile", "", "write a CPU profile of BenchmarkReplica_CatchUp's catch-up phase only to this file")
+	benchMissed   = flag.Int("replica.missed", 100_000, "events BenchmarkReplica_CatchUp's region misses while down")
+	benchMemTable = flag.Int("replica.memtable-mb", 0, "Pebble memtable size of the benchmarks' regions in MiB (0: the tests' 8 MiB; syncd's default is 64)")
+	benchCatchUp  = flag.String("replica.catchupprofile", "", "write a CPU profile of BenchmarkReplica_CatchUp's catch-up phase only to this file")
 )
 
 // fill pushes n ops (10-op batches of ~1 KiB ops) into regs, spread over

@@ -75,6 +75,8 @@ type region struct {
 	noRepl  bool
 	// replicas of the stream (0: the replicator's default).
 	replicas int
+	// memTableMB sizes Pebble's memtables (0: 8 MiB, the tests' size).
+	memTableMB int
 
 	db  *synclog.DB
 	eng *engine.Engine
@@ -125,7 +127,11 @@ func newCluster(t testing.TB, n int) []*region {
 }
 
 func (r *region) open() {
-	db, err := synclog.Open(synclog.Config{Dir: filepath.Join(r.dir, "log"), Logger: quiet, MemTableSize: 8 << 20})
+	mt := uint64(8 << 20) // tests: small memtables
+	if mb := max(r.memTableMB, *benchMemTable); mb > 0 {
+		mt = uint64(mb) << 20
+	}
+	db, err := synclog.Open(synclog.Config{Dir: filepath.Join(r.dir, "log"), Logger: quiet, MemTableSize: mt})
 	if err != nil {
 		r.t.Error(err)
 		return
