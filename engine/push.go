@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/or3/syncd/crdt"
 	synclog "github.com/or3/syncd/log"
@@ -25,6 +26,17 @@ type opGroup struct {
 	// (validateOp is pure, so it runs before the workspace lock).
 	info  *payloadInfo
 	operr *opError
+	// pre is the op_id index entry and the row Push read for the group
+	// before any write (prefetch); zero when pushOne must read them.
+	pre lookups
+}
+
+// lookups is what prefetch read for one group.
+type lookups struct {
+	idxDone, seen     bool
+	idx               synclog.OpIndexRecord
+	rowDone, rowFound bool
+	row               synclog.RowRecord
 }
 
 // Push applies a batch of ops from user to the batch's workspace
@@ -98,6 +110,9 @@ func (e *Engine) Push(ctx context.Context, user string, batch PushBatch) (PushRe
 	if err != nil {
 		return PushResult{}, err
 	}
+	if err := prefetch(b, ws, ops, groups, claimed); err != nil {
+		return PushResult{}, readErr(err)
+	}
 	next := ctr.Counter + 1
 	nowMs := e.cfg.Now().UnixMilli()
 	results := make([]OpResult, len(ops))
@@ -150,10 +165,12 @@ func (e *Engine) pushOne(b *synclog.Batch, ws, user string, ops []PendingOp, g *
 		return fail(syncerr.CodeConflict, fmt.Sprintf("Conflicting operation reuses processed op_id %s", g.opID))
 	}
 
-	rkey := synclog.RowKey(ws, op.TableName, op.PK)
 	var row synclog.RowRecord
-	rowFound, err := synclog.GetRecord(b, rkey, &row)
-	if err != nil {
+	rowFound := g.pre.rowFound
+	var err error
+	if g.pre.rowDone {
+		row = g.pre.row
+	} else if rowFound, err = synclog.GetRecord(b, synclog.RowKey(ws, op.TableName, op.PK), &row); err != nil {
 		return OpResult{}, nil, readErr(err)
 	}
 
@@ -189,10 +206,11 @@ func (e *Engine) pushOne(b *synclog.Batch, ws, user string, ops []PendingOp, g *
 	}
 
 	// Replay detection (§3.2 step 5): the op_id index is global.
-	var idx synclog.OpIndexRecord
-	seen, err := synclog.GetRecord(b, synclog.OpIndexKey(g.opID), &idx)
-	if err != nil {
-		return OpResult{}, nil, readErr(err)
+	idx, seen := g.pre.idx, g.pre.seen
+	if !g.pre.idxDone {
+		if seen, err = synclog.GetRecord(b, synclog.OpIndexKey(g.opID), &idx); err != nil {
+			return OpResult{}, nil, readErr(err)
+		}
 	}
 	if seen {
 		if idx.Workspace != ws || idx.Fingerprint != g.fp {
@@ -376,4 +394,73 @@ func opFingerprint(op *PendingOp, p *prepared) (string, error) {
 
 func crdtFingerprint(op *PendingOp) (string, error) {
 	return crdt.OpFingerprint(op.TableName, op.Operation, op.PK, op.Payload, op.Stamp.Clock, op.Stamp.HLC, op.Stamp.DeviceID)
+}
+
+// prefetch reads, before the batch holds any write, the op_id index entry
+// and the row of every group that may be logged, in key order through one
+// iterator: one seek per key instead of one Get (each of which builds its
+// own iterator stack over the memtables and sstables). The reads are the
+// ones pushOne would make: opIds are claimed and rows belong to this
+// workspace, whose lock is held, so nothing else writes them meanwhile. A
+// row that an earlier group of the batch may write is left to pushOne,
+// which reads it through the batch.
+func prefetch(b *synclog.Batch, ws string, ops []PendingOp, groups []*opGroup, claimed map[string]bool) error {
+	type probe struct {
+		key []byte
+		g   *opGroup
+		row bool
+	}
+	probes := make([]probe, 0, 2*len(groups))
+	for _, g := range groups {
+		if g.conflict || g.fpErr != nil || g.operr != nil || !claimed[g.opID] {
+			continue
+		}
+		op := &ops[g.idx[0]]
+		probes = append(probes, probe{synclog.OpIndexKey(g.opID), g, false}, probe{synclog.RowKey(ws, op.TableName, op.PK), g, true})
+	}
+	if len(probes) == 0 {
+		return nil
+	}
+	// Stable: of several groups with one row key, the first in input order
+	// comes first.
+	slices.SortStableFunc(probes, func(a, b probe) int { return bytes.Compare(a.key, b.key) })
+	it, err := b.NewIter(nil, nil)
+	if err != nil {
+		return err
+	}
+	for i := range probes {
+		p := &probes[i]
+		if i > 0 && bytes.Equal(probes[i-1].key, p.key) {
+			continue
+		}
+		var val []byte
+		if it.SeekPrefixGE(p.key) && bytes.Equal(it.Key(), p.key) {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				_ = it.Close()
+				return err
+			}
+			val = append(make([]byte, 0, len(v)), v...)
+		} else if err := it.Error(); err != nil {
+			_ = it.Close()
+			return err
+		}
+		var err error
+		if p.row {
+			p.g.pre.rowDone, p.g.pre.rowFound = true, val != nil
+			if val != nil {
+				err = synclog.Decode(p.key, val, &p.g.pre.row)
+			}
+		} else {
+			p.g.pre.idxDone, p.g.pre.seen = true, val != nil
+			if val != nil {
+				err = synclog.Decode(p.key, val, &p.g.pre.idx)
+			}
+		}
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+	}
+	return it.Close()
 }
