@@ -46,8 +46,10 @@
 // block (a catch-up from the log, bytes the socket did not take, the
 // heartbeat's role check) goes to an owner goroutine that writes with the
 // WriteTimeout deadline and parks the stream again. A parked stream does
-// not read; a client that hung up is noticed by a non-blocking read at the
-// next heartbeat, or by a failed write. See park.go. A connection that
+// not read: on Linux its socket sits in the hub's epoll set, whose one
+// goroutine has the stream look (a non-blocking read) when the client
+// hangs up; elsewhere that read runs at each heartbeat. See park.go and
+// hangup_linux.go. A connection that
 // cannot be hijacked (HTTP/2) keeps the stream on its request goroutine,
 // as a WebSocket does.
 //

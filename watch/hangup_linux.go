@@ -99,7 +99,13 @@ func (hu *hangups) loop(h *Hub, epfd int) {
 			if s != nil {
 				s.p.checkPeer.Store(true)
 				if s.w.poke() {
-					go s.own()
+					// Owned now: a hang-up ends here without blocking (no
+					// goroutine per stream when many clients leave at once).
+					if s.p.checkPeer.Swap(false) && s.p.out.peerClosed() {
+						s.finish(endClientGone, nil)
+					} else {
+						go s.own()
+					}
 				}
 			}
 		}

@@ -26,6 +26,8 @@ import (
 //   - Its heartbeat timer fires (time.AfterFunc: a goroutine only while it
 //     runs): the membership is re-checked, a closed peer is noticed by a
 //     non-blocking read, and the keep-alive comment is written.
+//   - Its socket becomes readable (the client hung up: hangup_linux.go):
+//     the same non-blocking read ends the stream.
 //   - Anything that may block (a catch-up from the log, bytes the socket
 //     did not take, a heartbeat) is done by an owner goroutine (own), with
 //     blocking writes bounded by Config.WriteTimeout, which parks the
