@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -76,87 +74,4 @@ func (r *run) pullCatchUp(ctx context.Context) error {
 	}
 	r.rep.Add(timeFig)
 	return err
-}
-
-// snapshot times a snapshot bootstrap of the catch-up workspace (pages of
-// 1,000) and samples syncd's RSS meanwhile, when the endpoint exists.
-func (r *run) snapshot(ctx context.Context) error {
-	const section = "snapshot"
-	if r.catchUp == nil {
-		r.rep.NotMeasured(section, "snapshot bootstrap", "n/a", "no catch-up workspace (its phase failed)", nil)
-		return nil
-	}
-	s := r.catchUp
-	page, err := r.cl.snapshot(ctx, s.user, s.id, "", 1000)
-	var se *statusError
-	if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusMethodNotAllowed || se.Status == http.StatusNotImplemented) {
-		r.rep.NotMeasured(section, "snapshot bootstrap time", "not available", fmt.Sprintf("POST /v1/sync/snapshot answered %d: not in this syncd yet", se.Status), nil)
-		r.rep.NotMeasured(section, "snapshot peak RSS", "not available", "no snapshot endpoint", nil)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	// Measure from scratch now that it exists: the first page above was a
-	// probe.
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	rss0, _ := procStatus(r.pid, "VmRSS")
-	go func() {
-		defer close(sampled)
-		for {
-			if v, err := procStatus(r.pid, "VmRSS"); err == nil && v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	start := time.Now()
-	var firstPage time.Duration
-	items, pages := 0, 0
-	token := ""
-	for {
-		page, err = r.cl.snapshot(ctx, s.user, s.id, token, 1000)
-		if err != nil {
-			break
-		}
-		if pages == 0 {
-			firstPage = time.Since(start)
-		}
-		items += len(page.Items)
-		pages++
-		if page.NextPageToken == nil || *page.NextPageToken == "" {
-			break
-		}
-		token = *page.NextPageToken
-	}
-	elapsed := time.Since(start)
-	close(stop)
-	<-sampled
-	if err != nil {
-		return fmt.Errorf("snapshot page %d: %w", pages+1, err)
-	}
-	r.rep.Check("snapshot returns the catch-up workspace's rows", items > 0, "%d items in %d pages (watermark %d)", items, pages, page.HighWatermark)
-	r.rep.Add(Figure{Section: section, Name: fmt.Sprintf("snapshot bootstrap of %s items", fmtCount(items)), Unit: "s", Value: elapsed.Seconds(),
-		Note: "pages of 1,000"})
-	rate := Figure{Section: section, Name: fmt.Sprintf("snapshot rows/s (%s rows)", fmtCount(items)), Unit: "rows/s", Value: float64(items) / elapsed.Seconds(),
-		Note: "client in this process, syncd in another; pages of 1,000"}
-	if items >= 1_000_000 {
-		rate.Target = &Target{Op: ">=", Value: 200_000, Source: "issue 5, at 1M rows"}
-	}
-	r.rep.Add(rate)
-	r.rep.Add(Figure{Section: section, Name: fmt.Sprintf("snapshot first page (%s-row workspace)", fmtCount(items)), Unit: "ms", Value: float64(firstPage.Microseconds()) / 1000,
-		Target: &Target{Op: "<=", Value: 50, Source: "issue 5"}})
-	if r.pid > 0 && peak.Load() > 0 {
-		r.rep.Add(Figure{Section: section, Name: "syncd peak RSS during the snapshot", Unit: "MiB", Value: float64(peak.Load()) / 1024,
-			Baseline: float64(rss0) / 1024, BaselineName: "syncd RSS before"})
-		r.rep.Add(Figure{Section: section, Name: "syncd RSS growth during the snapshot", Unit: "MiB", Value: float64(peak.Load()-rss0) / 1024,
-			Target: &Target{Op: "<=", Value: 64, Source: "issue 5"}})
-	}
-	return nil
 }

@@ -84,7 +84,7 @@ type Sizes struct {
 	// SnapshotRows is the size (rows of ~1 KiB) of the workspace the
 	// snapshot phase bootstraps; 0 means PullBehind.
 	SnapshotRows int
-	Fanout     []FanoutCase
+	Fanout       []FanoutCase
 	// IdleWatchers is how many idle SSE streams the RSS figure opens.
 	IdleWatchers int
 	// RecoveryEntries are the log sizes (entries) at which crash recovery

@@ -77,7 +77,7 @@ func rssBytes() int64 {
 // BenchmarkSnapshot pages snapshots of a warm 100k-row workspace (~1 KiB
 // rows) in pages of 1,000, beside the raw Pebble scan of the same number
 // of keys and bytes (same run): "go" returns Go values, "json" also
-// encodes each page as the HTTP layer does (SnapshotJSON). It also reports the first-page
+// encodes each page as the HTTP layer does (SnapshotJSONParts). It also reports the first-page
 // latency and the heap and RSS growth while one session pages through.
 func BenchmarkSnapshot(b *testing.B) {
 	clock := &testClock{}
@@ -99,7 +99,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	for _, mode := range []string{"go", "json"} {
 		b.Run(mode, func(b *testing.B) {
-			var buf []byte
+			var buf, head []byte
 			token, rows := "", 0
 			b.ResetTimer()
 			cpu0 := processCPU()
@@ -108,13 +108,13 @@ func BenchmarkSnapshot(b *testing.B) {
 				if mode == "json" {
 					// What the HTTP layer sends, encoded from the iterator.
 					var err error
-					buf, err = eng.SnapshotJSON(context.Background(), "alice", SnapshotRequest{Scope: Scope{WorkspaceID: "ws-snap"}, PageSize: 1000, PageToken: token}, buf[:0])
+					head, buf, err = eng.SnapshotJSONParts(context.Background(), "alice", SnapshotRequest{Scope: Scope{WorkspaceID: "ws-snap"}, PageSize: 1000, PageToken: token}, head[:0], buf[:0])
 					if err != nil {
 						b.Fatal(err)
 					}
 					token = ""
-					if i := bytes.LastIndex(buf, []byte(`"nextPageToken":"`)); i >= 0 {
-						rest := buf[i+len(`"nextPageToken":"`):]
+					if i := bytes.Index(head, []byte(`"nextPageToken":"`)); i >= 0 {
+						rest := head[i+len(`"nextPageToken":"`):]
 						token = string(rest[:bytes.IndexByte(rest, '"')])
 					}
 					rows += 1000 // every page is full: total is a multiple of 1000

@@ -108,3 +108,33 @@ func jsonValidObject(b []byte) bool {
 	var m map[string]json.RawMessage
 	return json.Unmarshal(b, &m) == nil && m != nil
 }
+
+// FuzzAppendSnapshotPayload: the JSON path's in-place rewrite appends
+// exactly the bytes snapshotPayload returns (the Go path's), whatever the
+// buffer already holds; and the quote-jumping scanners agree with the
+// byte-by-byte ones.
+func FuzzAppendSnapshotPayload(f *testing.F) {
+	f.Add([]byte(`{"id":"x","clock":3,"hlc":"h"}`), "x", int64(3), "h")
+	f.Add([]byte(`{"a":{"b":[1,"}"]},"id":"y","s":"q\\\"\\\\"}`), "x", int64(1), "h")
+	f.Add([]byte(` { "id" : "x" , "c\"lock" : 1 , "hlc":"h","clock":1} `), "x", int64(1), "h")
+	f.Fuzz(func(t *testing.T, payload []byte, pk string, clock int64, hlc string) {
+		if !jsonValidObject(payload) || !utf8.ValidString(pk) || !utf8.ValidString(hlc) {
+			return
+		}
+		want := string(snapshotPayload(payload, "id", pk, clock, hlc))
+		prefix := []byte("prefix,")
+		if got := string(appendSnapshotPayload(prefix, payload, "id", pk, clock, hlc)); got != "prefix,"+want {
+			t.Fatalf("append path %s\nGo path %s", got, want)
+		}
+		for i := range payload {
+			if payload[i] != '"' {
+				continue
+			}
+			a, aok := skipString(payload, i)
+			b, bok := snapSkipString(payload, i)
+			if aok != bok || a != b {
+				t.Fatalf("string at %d of %s: %d %v vs %d %v", i, payload, a, aok, b, bok)
+			}
+		}
+	})
+}

@@ -7,7 +7,13 @@ import "strconv"
 // without reflection or re-validating each payload: payloads are stored
 // compacted and valid, and snapshotPayload keeps them so.
 func (r *SnapshotResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"workspaceId":`...)
+	dst = append(dst, `{"nextPageToken":`...)
+	if r.NextPageToken == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendJSONString(dst, *r.NextPageToken)
+	}
+	dst = append(dst, `,"workspaceId":`...)
 	dst = appendJSONString(dst, r.WorkspaceID)
 	dst = append(dst, `,"snapshotId":`...)
 	dst = appendJSONString(dst, r.SnapshotID)
@@ -42,11 +48,5 @@ func (r *SnapshotResponse) AppendJSON(dst []byte) []byte {
 		}
 		dst = append(dst, '}')
 	}
-	dst = append(dst, `],"nextPageToken":`...)
-	if r.NextPageToken == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = appendJSONString(dst, *r.NextPageToken)
-	}
-	return append(dst, '}')
+	return append(dst, "]}"...)
 }

@@ -27,6 +27,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		recovery   string
 		cell       time.Duration
 		pullBehind int
+		snapRows   int
+		only       string
 		watchers   int
 		batches    string
 		clients    string
@@ -43,6 +45,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run (default 4m quick, 90m full)")
 	fs.DurationVar(&cell, "cell", 0, "duration of each push-throughput cell (default 1.5s quick, 20s full)")
 	fs.IntVar(&pullBehind, "pull-behind", 0, "changes the catch-up client is behind (default 20000 quick, 1000000 full)")
+	fs.IntVar(&snapRows, "snapshot-rows", 0, "rows (~1 KiB each) of the workspace the snapshot phase bootstraps (default 20000 quick, 1000000 full)")
+	fs.StringVar(&only, "only", "", "comma-separated phases to run, e.g. snapshot (of "+strings.Join(bench.Phases, ",")+"; default all)")
 	fs.IntVar(&watchers, "idle-watchers", 0, "idle SSE watchers for the RSS figure (default 2000 quick, 10000 full)")
 	fs.StringVar(&recovery, "recovery-entries", "", "comma-separated log sizes for crash recovery (default 1000000,10000000; quick 50000); none skips the phase")
 	fs.StringVar(&batches, "batches", "", "comma-separated ops per push batch of the throughput cells (default 1,10,100)")
@@ -73,6 +77,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	cfg.Quick = *quick
+	if only != "" {
+		for _, p := range strings.Split(only, ",") {
+			cfg.Only = append(cfg.Only, strings.TrimSpace(p))
+		}
+	}
 	sz := bench.FullSizes()
 	if cfg.Quick {
 		sz = bench.QuickSizes()
@@ -84,6 +93,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}{
 		{cell > 0, func() { sz.Cell = cell }},
 		{pullBehind > 0, func() { sz.PullBehind = pullBehind }},
+		{snapRows > 0, func() { sz.SnapshotRows = snapRows }},
 		{watchers > 0, func() { sz.IdleWatchers = watchers }},
 	} {
 		if o.set {
@@ -91,8 +101,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			custom = true
 		}
 	}
-	if cell < 0 || pullBehind < 0 || watchers < 0 {
-		fmt.Fprintln(stderr, "syncd bench: --cell, --pull-behind and --idle-watchers must be positive")
+	if cell < 0 || pullBehind < 0 || watchers < 0 || snapRows < 0 {
+		fmt.Fprintln(stderr, "syncd bench: --cell, --pull-behind, --snapshot-rows and --idle-watchers must be positive")
 		return 2
 	}
 	for _, l := range []struct {
