@@ -183,8 +183,9 @@ func (r *run) pushCellShape(ctx context.Context, batch, clients int, pinned bool
 		Note: fmt.Sprintf("%d ops in %d requests, %s; request %s", ops, reqs, elapsed.Round(time.Millisecond), lat)}
 	if errors.Join(serr0, serr1, oerr0, oerr1) == nil {
 		// Both processes share the machine's cores: say who used them.
-		fig.Note += fmt.Sprintf("; CPU: syncd %.0f%%, load client %.0f%% (of one core)",
-			100*(srv1-srv0).Seconds()/elapsed.Seconds(), 100*(own1-own0).Seconds()/elapsed.Seconds())
+		fig.Note += fmt.Sprintf("; CPU: syncd %.0f%%, load client %.0f%% (of one core); syncd CPU %.1f µs/op",
+			100*(srv1-srv0).Seconds()/elapsed.Seconds(), 100*(own1-own0).Seconds()/elapsed.Seconds(),
+			float64((srv1-srv0).Microseconds())/float64(max(ops, 1)))
 	}
 	if target {
 		fig.Target = pushTarget
