@@ -50,6 +50,14 @@ func Register(m *synclog.FolderMux) { m.Handle(Domain, Fold) }
 // after appending the event and replay calls it in sequence order; it
 // reads only intent state through b and takes its clock from ev.AtMs.
 func Fold(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) error {
+	return fold(b, seq, ev, nil)
+}
+
+// fold is Fold; for a reservation, expired (when not nil) names the
+// workspace's active intents expired at the event's time, which the
+// writer knows (usage.go), so the fold need not scan the active index for
+// them. Replay passes nil and scans: the same set.
+func fold(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent, expired []string) error {
 	var body Record
 	if err := synclog.Decode(synclog.SystemKey(seq), ev.Body, &body); err != nil {
 		return err
@@ -59,16 +67,29 @@ func Fold(b *synclog.Batch, seq uint64, ev *synclog.SystemEvent) error {
 	case evReserve:
 		// Retire the workspace's intents that expired by now: they count
 		// for nothing and can never be consumed.
-		var expired []*Record
-		if err := eachActive(b, body.Workspace, func(r *Record) (bool, error) {
-			if r.ExpiresAt <= atSec {
-				expired = append(expired, r)
+		var retire []*Record
+		if expired == nil {
+			if err := eachActive(b, body.Workspace, func(r *Record) (bool, error) {
+				if r.ExpiresAt <= atSec {
+					retire = append(retire, r)
+				}
+				return true, nil
+			}); err != nil {
+				return err
 			}
-			return true, nil
-		}); err != nil {
-			return err
 		}
-		for _, r := range expired {
+		for _, id := range expired {
+			var r Record
+			found, err := synclog.GetRecord(b, intentKey(id), &r)
+			if err != nil {
+				return err
+			}
+			if !found || r.Workspace != body.Workspace || r.Status != StatusActive || r.ExpiresAt > atSec {
+				return fmt.Errorf("intents: expired intent %q is not an expired intent of %q: %w", id, body.Workspace, synclog.ErrCorrupt)
+			}
+			retire = append(retire, &r)
+		}
+		for _, r := range retire {
 			r.Status = StatusExpired
 			if err := b.SetRecord(intentKey(r.ID), r); err != nil {
 				return err

@@ -289,6 +289,13 @@ func (s *Store) Reserve(ctx context.Context, user string, req ReserveRequest) (I
 
 	unlock := s.lock(ws)
 	defer unlock()
+	c := s.cache.take(ws)
+	committed := true // false once a commit failed: the cache entry is then dropped
+	defer func() {
+		if committed {
+			s.cache.put(ws, c)
+		}
+	}()
 	b := s.db.NewBatch()
 	defer b.Close()
 	if existing, err := b.Get(synclog.NewKey(synclog.PrefixIntent).Raw(id)); err != nil {
@@ -296,10 +303,10 @@ func (s *Store) Reserve(ctx context.Context, user string, req ReserveRequest) (I
 	} else if existing != nil {
 		return Intent{}, syncerr.Conflict("Upload intent %s already exists", id)
 	}
-	u, err := s.usage(b, ws, hash, nowSec)
-	if err != nil {
+	if c, err = current(b, ws, c); err != nil {
 		return Intent{}, syncerr.Internal(err, "read")
 	}
+	u := c.usage(hash, nowSec)
 	reserved := req.SizeBytes
 	if u.hashStored || u.hashReserved {
 		reserved = 0
@@ -309,9 +316,15 @@ func (s *Store) Reserve(ctx context.Context, user string, req ReserveRequest) (I
 	}
 	rec := &Record{ID: id, Workspace: ws, User: user, Hash: hash, Mime: mime, SizeBytes: req.SizeBytes,
 		ReservedBytes: reserved, ExpiresAt: expires, Status: StatusActive, CreatedAt: nowSec}
-	if err := s.append(ctx, b, evReserve, user, now, rec, req.Also); err != nil {
+	expired := c.expired(now.UnixMilli() / 1000)
+	if err := s.append(ctx, b, evReserve, user, now, rec, req.Also, expired); err != nil {
+		committed = false
 		return Intent{}, err
 	}
+	for _, x := range expired {
+		delete(c.active, x)
+	}
+	c.active[id] = activeIntent{hash: hash, reserved: reserved, expiresAt: expires}
 	return intentOf(rec), nil
 }
 
@@ -335,6 +348,13 @@ func (s *Store) Consume(ctx context.Context, user string, req ConsumeRequest) (I
 	}
 	unlock := s.lock(ws)
 	defer unlock()
+	c := s.cache.take(ws)
+	committed := true
+	defer func() {
+		if committed {
+			s.cache.put(ws, c)
+		}
+	}()
 	b := s.db.NewBatch()
 	defer b.Close()
 	now := s.cfg.Now()
@@ -351,8 +371,12 @@ func (s *Store) Consume(ctx context.Context, user string, req ConsumeRequest) (I
 		return Intent{}, syncerr.Conflict("Upload metadata does not match intent")
 	}
 	rec.Status, rec.StorageID, rec.ConsumedAt = StatusConsumed, req.StorageID, now.Unix()
-	if err := s.append(ctx, b, evConsume, user, now, &Record{ID: id, Workspace: ws, StorageID: req.StorageID}, req.Also); err != nil {
+	if err := s.append(ctx, b, evConsume, user, now, &Record{ID: id, Workspace: ws, StorageID: req.StorageID}, req.Also, nil); err != nil {
+		committed = false
 		return Intent{}, err
+	}
+	if c != nil {
+		delete(c.active, id)
 	}
 	return intentOf(rec), nil
 }
@@ -373,6 +397,13 @@ func (s *Store) Cancel(ctx context.Context, user string, req CancelRequest) (Int
 	}
 	unlock := s.lock(ws)
 	defer unlock()
+	c := s.cache.take(ws)
+	committed := true
+	defer func() {
+		if committed {
+			s.cache.put(ws, c)
+		}
+	}()
 	b := s.db.NewBatch()
 	defer b.Close()
 	now := s.cfg.Now()
@@ -384,8 +415,12 @@ func (s *Store) Cancel(ctx context.Context, user string, req CancelRequest) (Int
 		return Intent{}, syncerr.Conflict("Upload intent is not active")
 	}
 	rec.Status, rec.CancelledAt = StatusCancelled, now.Unix()
-	if err := s.append(ctx, b, evCancel, user, now, &Record{ID: id, Workspace: ws}, nil); err != nil {
+	if err := s.append(ctx, b, evCancel, user, now, &Record{ID: id, Workspace: ws}, nil, nil); err != nil {
+		committed = false
 		return Intent{}, err
+	}
+	if c != nil {
+		delete(c.active, id)
 	}
 	return intentOf(rec), nil
 }
@@ -424,14 +459,15 @@ func (s *Store) owned(b *synclog.Batch, ws, id, user string) (*Record, error) {
 }
 
 // append logs one intent event with its fold in b, then also's events
-// (when set), and commits.
-func (s *Store) append(ctx context.Context, b *synclog.Batch, typ, user string, now time.Time, rec *Record, also func(*synclog.Batch) error) error {
+// (when set), and commits. expired, for a reservation, is the workspace's
+// active intents expired at the event's time (nil: the fold finds them).
+func (s *Store) append(ctx context.Context, b *synclog.Batch, typ, user string, now time.Time, rec *Record, also func(*synclog.Batch) error, expired []string) error {
 	ev := &synclog.SystemEvent{Type: typ, AtMs: now.UnixMilli(), Actor: user, Body: synclog.MustEncode(rec)}
 	seq := s.db.NextSystemSeq()
 	if err := b.AppendEvent(synclog.SystemKey(seq), ev); err != nil {
 		return syncerr.Internal(err, "append")
 	}
-	if err := Fold(b, seq, ev); err != nil {
+	if err := fold(b, seq, ev, expired); err != nil {
 		return syncerr.Internal(err, "fold")
 	}
 	if also != nil {
@@ -460,18 +496,6 @@ type wsUsage struct {
 	reserved     int64 // reserved bytes of live intents
 	hashStored   bool  // the hash is a live file_meta row
 	hashReserved bool  // the hash is reserved by a live intent
-}
-
-// usage reads ws's storage use through r at nowSec; the caller holds ws's
-// lock. The stored half comes from the cache (usage.go), the reserved
-// half from the workspace's active intents.
-func (s *Store) usage(r synclog.Reader, ws, hash string, nowSec int64) (wsUsage, error) {
-	var u wsUsage
-	var err error
-	if u.stored, u.hashStored, err = s.storedUsage(r, ws, hash); err != nil {
-		return u, err
-	}
-	return u, addReserved(r, ws, hash, nowSec, &u)
 }
 
 // scanUsage is usage without the cache, from every file_meta row of ws

@@ -2,6 +2,7 @@ package intents
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 
 	"github.com/or3/syncd/crdt"
@@ -25,10 +26,20 @@ import (
 // entries it has not folded, or when the counter went backwards (another
 // store). Nothing here is persisted: a restart starts empty.
 //
-// Memory: one map entry per live file of a cached workspace, bounded by
-// maxCachedRows over all workspaces (least recently used workspaces are
-// dropped; a workspace larger than the bound is scanned every time, as
-// before the cache).
+// The reserved half (the workspace's active intents) is cached beside it:
+// only this Store writes intents, always under the workspace lock, so the
+// entry is updated after each of its commits, and dropped when a commit
+// fails (its outcome is then unknown) — the next reservation reads the
+// active index again. Knowing the active intents also spares the
+// reservation's fold its scan of the active index for expired ones (a
+// scan that steps over the index entries of every intent consumed since
+// the last flush): it is handed the expired ids instead, the same set the
+// scan finds, so live writes and replay still fold alike.
+//
+// Memory: one map entry per live file and per active intent of a cached
+// workspace, bounded by maxCachedRows over all workspaces (least recently
+// used workspaces are dropped; a workspace larger than half the bound is
+// read every time, as before the cache).
 
 // maxCachedRows bounds the live rows cached over all workspaces.
 const maxCachedRows = 1 << 18
@@ -46,8 +57,20 @@ type wsStored struct {
 	stored  int64
 	sizes   map[string]int64 // pk → size of a live row
 	hashes  map[string]int   // normalized hash → live rows holding it
-	used    uint64
+	// active is the workspace's active intents (its 0x51 index), nil
+	// until read.
+	active map[string]activeIntent
+	used   uint64
 }
+
+// activeIntent is what usage needs of an active intent.
+type activeIntent struct {
+	hash      string
+	reserved  int64
+	expiresAt int64
+}
+
+func (e *wsStored) units() int { return 1 + len(e.sizes) + len(e.active) }
 
 func (c *usageCache) take(ws string) *wsStored {
 	c.mu.Lock()
@@ -55,7 +78,7 @@ func (c *usageCache) take(ws string) *wsStored {
 	e := c.wss[ws]
 	if e != nil {
 		delete(c.wss, ws)
-		c.rows -= len(e.sizes)
+		c.rows -= e.units()
 	}
 	return e
 }
@@ -64,8 +87,8 @@ func (c *usageCache) take(ws string) *wsStored {
 // entry for ws was put meanwhile), dropping the least recently used
 // workspaces beyond the bound.
 func (c *usageCache) put(ws string, e *wsStored) {
-	if len(e.sizes) > maxCachedRows/2 {
-		return // too large to keep; scanned each time
+	if e == nil || e.units() > maxCachedRows/2 {
+		return // too large to keep; read each time
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -75,7 +98,7 @@ func (c *usageCache) put(ws string, e *wsStored) {
 	c.tick++
 	e.used = c.tick
 	c.wss[ws] = e
-	c.rows += len(e.sizes)
+	c.rows += e.units()
 	for c.rows > maxCachedRows {
 		var oldest string
 		var at uint64
@@ -87,7 +110,7 @@ func (c *usageCache) put(ws string, e *wsStored) {
 		if oldest == "" {
 			break
 		}
-		c.rows -= len(c.wss[oldest].sizes)
+		c.rows -= c.wss[oldest].units()
 		delete(c.wss, oldest)
 	}
 }
@@ -128,25 +151,64 @@ func liveSize(row *synclog.RowRecord) (int64, bool) {
 	return sizeOf(row.Payload), true
 }
 
-// storedUsage returns ws's stored bytes and whether a live row holds hash,
-// read through r; the caller holds ws's lock.
-func (s *Store) storedUsage(r synclog.Reader, ws, hash string) (int64, bool, error) {
+// current brings e (nil: none cached) up to date with ws as r reads it;
+// the caller holds ws's lock.
+func current(r synclog.Reader, ws string, e *wsStored) (*wsStored, error) {
 	var ctr synclog.CounterRecord
 	if _, err := synclog.GetRecord(r, synclog.CounterKey(ws), &ctr); err != nil {
-		return 0, false, err
+		return nil, err
 	}
-	e := s.cache.take(ws)
-	var err error
 	if e == nil || ctr.Counter < e.version || e.version < ctr.Floor {
-		e, err = scanStored(r, ws, ctr.Counter)
+		fresh, err := scanStored(r, ws, ctr.Counter)
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			fresh.active = e.active // intents are not in the change log
+		}
+		e = fresh
 	} else if ctr.Counter > e.version {
-		err = e.advance(r, ws, ctr.Counter)
+		if err := e.advance(r, ws, ctr.Counter); err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return 0, false, err
+	if e.active == nil {
+		e.active = map[string]activeIntent{}
+		if err := eachActive(r, ws, func(rec *Record) (bool, error) {
+			e.active[rec.ID] = activeIntent{hash: rec.Hash, reserved: rec.ReservedBytes, expiresAt: rec.ExpiresAt}
+			return true, nil
+		}); err != nil {
+			return nil, err
+		}
 	}
-	s.cache.put(ws, e)
-	return e.stored, e.hashes[hash] > 0, nil
+	return e, nil
+}
+
+// usage is ws's usage at nowSec for a reservation of hash.
+func (e *wsStored) usage(hash string, nowSec int64) wsUsage {
+	u := wsUsage{stored: e.stored, hashStored: e.hashes[hash] > 0}
+	for _, a := range e.active {
+		if a.expiresAt > nowSec {
+			u.reserved += a.reserved
+			if a.hash == hash && a.reserved > 0 {
+				u.hashReserved = true
+			}
+		}
+	}
+	return u
+}
+
+// expired lists the active intents expired at atSec (the ones a
+// reservation's fold retires), sorted.
+func (e *wsStored) expired(atSec int64) []string {
+	out := []string{}
+	for id, a := range e.active {
+		if a.expiresAt <= atSec {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // scanStored reads every file_meta row of ws; version is the counter read
