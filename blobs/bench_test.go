@@ -12,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,6 +230,47 @@ func BenchmarkFS_UploadDownload64MiB(b *testing.B) {
 	b.ReportMetric(float64(alloc)/float64(n)/(1<<20), "alloc-MiB/op")
 }
 
+// processCPU is the user+system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pidCPU is the user+system CPU time of process pid (from /proc; 0 when
+// unknown), in clock ticks of 10 ms.
+func pidCPU(pid string) time.Duration {
+	if pid == "" {
+		return 0
+	}
+	raw, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s) // state is f[0]; utime, stime are fields 14, 15 of the line
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+func loadavg() string {
+	raw, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // TestTransfer_MemoryFlat: the bytes allocated for a round trip through
 // the fs backend do not grow with the file (streaming, no whole-file
 // buffer): 64 MiB costs at most 4 MiB more than 4 MiB does.
@@ -355,13 +399,27 @@ func benchS3Commit(b *testing.B, wss int) {
 		return e.c.Do(context.Background(), http.MethodPost, "/v1/storage/commit", l.user, cb, nil)
 	}
 	var rawTook, flowTook time.Duration
+	var rawCPU, flowCPU, rawS3CPU, flowS3CPU time.Duration
+	s3pid := os.Getenv("SYNCD_TEST_S3_PID") // MinIO's CPU too, when named
+	timed := func(took, self, s3 *time.Duration, lo, hi int, fn func(worker, i int) error) {
+		c0, m0 := processCPU(), pidCPU(s3pid)
+		*took += run(lo, hi, fn)
+		*self += processCPU() - c0
+		*s3 += pidCPU(s3pid) - m0
+	}
 	b.ResetTimer()
 	for r := 0; r < rounds; r++ {
 		lo, hi := r*n/rounds, (r+1)*n/rounds
-		rawTook += run(lo, hi, rawPut)
-		flowTook += run(lo, hi, flow)
+		timed(&rawTook, &rawCPU, &rawS3CPU, lo, hi, rawPut)
+		timed(&flowTook, &flowCPU, &flowS3CPU, lo, hi, flow)
 	}
 	b.StopTimer()
+	perOp := func(d time.Duration) time.Duration { return (d / time.Duration(n)).Round(time.Microsecond) }
+	fmt.Printf("s3 commit 4KiB CPU per file: flow %v in this process (syncd + clients), raw %v (minio-go client)", perOp(flowCPU), perOp(rawCPU))
+	if s3pid != "" {
+		fmt.Printf("; MinIO %v per flow, %v per raw PutObject", perOp(flowS3CPU), perOp(rawS3CPU))
+	}
+	fmt.Printf("; load %s\n", loadavg())
 	m := baseline.Result{Name: fmt.Sprintf("syncd-s3-commit-flow-4KiB (presign+PUT+commit, %d workers, %d workspaces)", workers, wss), Ops: int64(n), Bytes: int64(n) * size, Elapsed: flowTook}
 	r := baseline.Result{Name: fmt.Sprintf("minio-go-PutObject-4KiB (%d workers)", workers), Ops: int64(n), Bytes: int64(n) * size, Elapsed: rawTook}
 	baseline.Report(os.Stdout, "s3 commit 4KiB", m, r)
