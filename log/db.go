@@ -39,7 +39,8 @@ type Config struct {
 	FS vfs.FS
 	// Logger receives the store's logs. Default: slog.Default().
 	Logger *slog.Logger
-	// QueueSize bounds the number of batches waiting for the committer.
+	// QueueSize bounds the number of batches waiting for the committer
+	// (queued, or gathered into the next group while an fsync runs).
 	// A full queue answers ErrOverloaded at once rather than queueing
 	// without bound. Default 8192.
 	QueueSize int

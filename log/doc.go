@@ -12,7 +12,8 @@
 // Durable before visible: Pebble makes a batch readable before its WAL fsync
 // returns, so no read path may use Pebble's live view. After each synced
 // group commit the committer publishes a View (a Pebble snapshot taken right
-// after the commit returned); readers use DB.View. Only writers, under their
+// after the group was applied, before the next one, and published once its
+// fsync returned; see committer.go); readers use DB.View. Only writers, under their
 // own lock, read live state through DB.Live to decide conditional writes.
 //
 // The package shares its name with the standard library's log; syncd logs
