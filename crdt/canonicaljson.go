@@ -67,6 +67,11 @@ func CanonicalJSON(raw []byte) ([]byte, error) {
 func appendCanonicalJSON(dst, raw []byte) ([]byte, error) {
 	var members [32]member // enough for most objects without allocating
 	c := canonicalizer{in: raw, out: dst, members: members[:0]}
+	return c.run(dst)
+}
+
+// run canonicalizes c.in onto c.out (which starts as dst).
+func (c *canonicalizer) run(dst []byte) ([]byte, error) {
 	if err := c.value(0); err != nil {
 		return dst, err
 	}

@@ -25,7 +25,28 @@ import (
 // JavaScript client can send, that is its canonical number form, and beyond
 // it distinct clocks still give distinct fingerprints.
 func OpFingerprint(table, operation, pk string, payload []byte, clock int64, hlc, deviceID string) (string, error) {
-	buf := make([]byte, 0, 128+len(table)+len(pk)+len(hlc)+len(deviceID)+len(payload)+len(payload)/8)
+	var f Fingerprinter
+	return f.OpFingerprint(table, operation, pk, payload, clock, hlc, deviceID)
+}
+
+// Fingerprinter computes OpFingerprint reusing its buffers from one call
+// to the next, so that fingerprinting a batch of ops allocates little
+// more than the results. Its zero value is ready; it is not safe for
+// concurrent use.
+type Fingerprinter struct {
+	buf     []byte
+	members []member
+	keys    []byte
+	scratch []byte
+}
+
+// OpFingerprint is crdt.OpFingerprint.
+func (f *Fingerprinter) OpFingerprint(table, operation, pk string, payload []byte, clock int64, hlc, deviceID string) (string, error) {
+	buf := f.buf[:0]
+	if need := 128 + len(table) + len(pk) + len(hlc) + len(deviceID) + len(payload) + len(payload)/8; cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+	defer func() { f.buf = buf[:0] }()
 	buf = append(buf, `{"clock":`...)
 	buf = strconv.AppendInt(buf, clock, 10)
 	buf = append(buf, `,"device_id":`...)
@@ -38,10 +59,13 @@ func OpFingerprint(table, operation, pk string, payload []byte, clock int64, hlc
 	if len(payload) == 0 {
 		buf = append(buf, "null"...)
 	} else {
-		var err error
-		if buf, err = appendCanonicalJSON(buf, payload); err != nil {
+		c := canonicalizer{in: payload, out: buf, members: f.members[:0], keys: f.keys[:0], scratch: f.scratch[:0]}
+		out, err := c.run(buf)
+		f.members, f.keys, f.scratch = c.members[:0], c.keys[:0], c.scratch[:0]
+		if err != nil {
 			return "", err
 		}
+		buf = out
 	}
 	buf = append(buf, `,"pk":`...)
 	buf = appendCanonicalString(buf, pk)

@@ -98,7 +98,8 @@ func TestScanPayload_MatchesGeneralPath(t *testing.T) {
 		if errFast == nil && (!bytes.Equal(fast.compact, general.compact) || !sameFields(&fast, &general) || fast.softDeleted != general.softDeleted) {
 			t.Errorf("%.40q: fast %+v, general %+v", tc.payload, fast, general)
 		}
-		fp1, err1 := opFingerprint(&op, &p)
+		var fpr crdt.Fingerprinter
+		fp1, err1 := opFingerprint(&fpr, &op, &p)
 		fp2, err2 := crdtFingerprint(&op)
 		if fp1 != fp2 || (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
 			t.Errorf("%.40q: fingerprint %s %v, general %s %v", tc.payload, fp1, err1, fp2, err2)

@@ -80,9 +80,10 @@ func (e *Engine) Push(ctx context.Context, user string, batch PushBatch) (PushRe
 	infos := make([]payloadInfo, len(ops))
 	groups := make([]*opGroup, 0, len(ops))
 	byID := make(map[string]*opGroup, len(ops))
+	var fpr crdt.Fingerprinter
 	for i := range ops {
 		op := &ops[i]
-		fp, fpErr := opFingerprint(op, &preps[i])
+		fp, fpErr := opFingerprint(&fpr, op, &preps[i])
 		g := byID[op.Stamp.OpID]
 		if g == nil {
 			store = append(store, opGroup{opID: op.Stamp.OpID, fp: fp, fpErr: fpErr})
@@ -380,12 +381,12 @@ func setField(obj []byte, field string, value any) ([]byte, error) {
 // opFingerprint fingerprints op over its prepared payload. An error is
 // computed again over the payload as received, so its message is the same
 // whichever bytes were fingerprinted.
-func opFingerprint(op *PendingOp, p *prepared) (string, error) {
+func opFingerprint(f *crdt.Fingerprinter, op *PendingOp, p *prepared) (string, error) {
 	payload := p.fingerprintPayload(op)
 	if p.null {
 		payload = nil
 	}
-	fp, err := crdt.OpFingerprint(op.TableName, op.Operation, op.PK, payload, op.Stamp.Clock, op.Stamp.HLC, op.Stamp.DeviceID)
+	fp, err := f.OpFingerprint(op.TableName, op.Operation, op.PK, payload, op.Stamp.Clock, op.Stamp.HLC, op.Stamp.DeviceID)
 	if err != nil && p.scan.ok {
 		return crdtFingerprint(op)
 	}
