@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/or3/syncd/bench/baseline"
 )
@@ -428,7 +429,8 @@ func (sr *snapshotReader) run(ctx context.Context, chk *snapshotChecker) (snapsh
 				pending = sr.request(ctx, append([]byte(nil), tok...))
 			}
 		}
-		buf, err := readAllInto(buf, br, pr.resp.ContentLength)
+		var err error
+		buf, err = readAllInto(buf, br, pr.resp.ContentLength)
 		_ = pr.resp.Body.Close()
 		if err != nil {
 			return res, err
@@ -438,7 +440,7 @@ func (sr *snapshotReader) run(ctx context.Context, chk *snapshotChecker) (snapsh
 		if res.pages == 1 {
 			res.firstPage = time.Since(start)
 		}
-		if err := p.scan(buf, chk, sr.pageSize); err != nil {
+		if err := p.scan(buf, sr.pageSize, chk.item); err != nil {
 			return res, fmt.Errorf("page %d: %w", res.pages, err)
 		}
 		chk.page(&p, res.pages)
@@ -502,12 +504,12 @@ type pageScan struct {
 	hw       uint64
 	next     []byte // nil: the chain is finished
 	haveNext bool
-	scratch  [3][]byte // decoded strings with escapes
+	scratch  [4][]byte // decoded strings with escapes (slot 3: keys)
 }
 
 var errSyntax = errors.New("malformed snapshot page")
 
-func (p *pageScan) scan(b []byte, chk *snapshotChecker, pageSize int) error {
+func (p *pageScan) scan(b []byte, pageSize int, onItem func(table, pk, kind []byte, hasPayload bool)) error {
 	*p = pageScan{scratch: p.scratch}
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -527,7 +529,7 @@ func (p *pageScan) scan(b []byte, chk *snapshotChecker, pageSize int) error {
 			}
 			i = skipSpace(b, i+1)
 		}
-		key, j, ok := p.str(b, i, 0)
+		key, j, ok := p.str(b, i, 3)
 		if !ok {
 			return errSyntax
 		}
@@ -571,7 +573,10 @@ func (p *pageScan) scan(b []byte, chk *snapshotChecker, pageSize int) error {
 			}
 			p.haveNext = true
 		case "items":
-			n, j, err := p.items(b, i, chk)
+			if haveItems {
+				return fmt.Errorf("%w: two items arrays", errSyntax)
+			}
+			n, j, err := p.items(b, i, onItem)
 			if err != nil {
 				return err
 			}
@@ -593,8 +598,9 @@ func (p *pageScan) scan(b []byte, chk *snapshotChecker, pageSize int) error {
 	return nil
 }
 
-// items scans the items array at b[i] and reports each item to chk.
-func (p *pageScan) items(b []byte, i int, chk *snapshotChecker) (int, int, error) {
+// items scans the items array at b[i] and reports each item to onItem
+// (its strings are valid only during the call).
+func (p *pageScan) items(b []byte, i int, onItem func(table, pk, kind []byte, hasPayload bool)) (int, int, error) {
 	if i >= len(b) || b[i] != '[' {
 		return 0, 0, errSyntax
 	}
@@ -622,7 +628,7 @@ func (p *pageScan) items(b []byte, i int, chk *snapshotChecker) (int, int, error
 				}
 				i = skipSpace(b, i+1)
 			}
-			key, j, ok := p.str(b, i, 0)
+			key, j, ok := p.str(b, i, 3)
 			if !ok {
 				return 0, 0, errSyntax
 			}
@@ -657,7 +663,7 @@ func (p *pageScan) items(b []byte, i int, chk *snapshotChecker) (int, int, error
 			return 0, 0, fmt.Errorf("%w: item %d lacks tableName, pk or kind", errSyntax, n+1)
 		}
 		n++
-		chk.item(table, pk, kind, hasPayload)
+		onItem(table, pk, kind, hasPayload)
 		i = skipSpace(b, i)
 		if i < len(b) && b[i] == ']' {
 			return n, i + 1, nil
@@ -676,7 +682,7 @@ func (p *pageScan) str(b []byte, i, k int) ([]byte, int, bool) {
 	if !ok {
 		return nil, 0, false
 	}
-	if !esc {
+	if !esc && utf8.Valid(b[i+1:end-1]) {
 		return b[i+1 : end-1], end, true
 	}
 	var s string
