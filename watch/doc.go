@@ -8,7 +8,8 @@
 // # One stream
 //
 // A stream is a watcher registered in the Hub plus a loop on the request's
-// goroutine. It catches up from the log after the client's cursor through
+// goroutine (a parked SSE stream: on whichever goroutine owns it at the
+// time, one at a time; see below). It catches up from the log after the client's cursor through
 // engine.Pull pages (pull's visibility rules and retention check), then
 // sends the live changes queued for it, in version order. Every change the
 // user may see is sent exactly once:
