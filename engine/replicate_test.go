@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	synclog "github.com/or3/syncd/log"
@@ -126,4 +128,124 @@ func FuzzValidJSONObject(f *testing.F) {
 			t.Fatalf("validJSONObject(%q) = %v, json.Valid says %v", b, got, want)
 		}
 	})
+}
+
+// TestApplyRemote_ConcurrentOrigins: appliers of several origins calling
+// at once (their calls are combined) while local pushes go on apply
+// everything, with versions gap-free per workspace and notified in version
+// order, and end with the digests of applying the origins one after
+// another and pushing afterwards.
+func TestApplyRemote_ConcurrentOrigins(t *testing.T) {
+	ctx := context.Background()
+	origins := []string{"o1", "o2", "o3"}
+	wss := []string{"ws-1", "ws-A", "ws-B"}
+	// Each origin accepts 200 ops over the three workspaces (10-op pushes,
+	// overlapping keys).
+	logs := map[string][]OriginEvent{}
+	for oi, o := range origins {
+		src := newHarness(t)
+		for n := 0; n < 20; n++ {
+			ops := make([]PendingOp, 10)
+			for i := range ops {
+				pk := fmt.Sprint("k", (n*10+i)%37)
+				ops[i] = put("threads", pk, int64(n+1), fmt.Sprintf("%013d:%04d:%s", 1_750_000_000_000+n, i, o), fmt.Sprintf("00000000-0000-4000-8000-%04d%04d%04d", oi, n, i), thread(pk, o))
+			}
+			src.push(wss[n%len(wss)], "alice", ops...)
+		}
+		evs, err := src.eng.ReadOrigin(0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 200 {
+			t.Fatalf("%s accepted %d of 200 ops", o, len(evs))
+		}
+		logs[o] = evs
+	}
+	var local []PendingOp // pushed here meanwhile, over the same keys
+	for n := 0; n < 20; n++ {
+		pk := fmt.Sprint("k", n)
+		local = append(local, put("threads", pk, int64(n%5+1), fmt.Sprintf("%013d:0000:here", 1_750_000_000_000+n), fmt.Sprintf("00000000-0000-4000-9000-%012d", n), thread(pk, "here")))
+	}
+	apply := func(h *harness, o string, evs []OriginEvent) {
+		in := make([]RemoteEvent, len(evs))
+		for i, ev := range evs {
+			in[i] = RemoteEvent{Seq: ev.Seq, Key: ev.Key, Value: ev.Value}
+		}
+		st, err := h.eng.ApplyRemote(ctx, o, in)
+		if err != nil {
+			t.Error(err)
+		} else if st.Last != evs[len(evs)-1].Seq {
+			t.Errorf("%s applied to %d, want %d", o, st.Last, evs[len(evs)-1].Seq)
+		}
+	}
+
+	seq := newHarness(t)
+	for _, o := range origins {
+		apply(seq, o, logs[o])
+	}
+	for n, op := range local {
+		seq.push(wss[n%len(wss)], "alice", op)
+	}
+
+	conc := newHarness(t)
+	var mu sync.Mutex
+	last := map[string]uint64{}
+	conc.eng.Subscribe(func(c Committed) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ch := range c.Changes {
+			if ch.ServerVersion != last[c.Workspace]+1 {
+				t.Errorf("%s: notified version %d after %d", c.Workspace, ch.ServerVersion, last[c.Workspace])
+			}
+			last[c.Workspace] = ch.ServerVersion
+		}
+		if c.Counter != last[c.Workspace] {
+			t.Errorf("notification of %s from %q: counter %d, last version %d", c.Workspace, c.OriginRegion, c.Counter, last[c.Workspace])
+		}
+	})
+	var wg sync.WaitGroup
+	for _, o := range origins {
+		wg.Add(1)
+		go func() { // in runs of 7 events, as messages arrive
+			defer wg.Done()
+			evs := logs[o]
+			for i := 0; i < len(evs); i += 7 {
+				apply(conc, o, evs[i:min(i+7, len(evs))])
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n, op := range local {
+			if res := conc.push(wss[n%len(wss)], "alice", op); !res.Results[0].Success {
+				t.Errorf("local push refused: %+v", res.Results[0])
+			}
+		}
+	}()
+	wg.Wait()
+	applied, err := conc.eng.Applied()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range origins {
+		if applied[o] != uint64(len(logs[o])) {
+			t.Fatalf("%s applied to %d of %d", o, applied[o], len(logs[o]))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ws := range wss {
+		a, err1 := seq.eng.Digest(ctx, ws)
+		b, err2 := conc.eng.Digest(ctx, ws)
+		if err1 != nil || err2 != nil || a.Digest != b.Digest || a.Rows == 0 {
+			t.Fatalf("%s: digest %+v %v, one after another %+v %v", ws, b, err2, a, err1)
+		}
+		v := conc.db.View()
+		ctr, err := readCounter(v, ws)
+		v.Release()
+		if err != nil || ctr.Counter != last[ws] {
+			t.Fatalf("%s: counter %d, greatest version notified %d (%v)", ws, ctr.Counter, last[ws], err)
+		}
+	}
 }
