@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
+	"weak"
 
 	synclog "github.com/or3/syncd/log"
 	"github.com/or3/syncd/syncerr"
@@ -455,15 +457,20 @@ type remoteApplier struct {
 	queue []*applyReq
 }
 
-// appliers maps *Engine to its *remoteApplier (kept here so that the
-// replication code stays in this file).
+// appliers maps weak.Pointer[Engine] to the engine's *remoteApplier (kept
+// here so that the replication code stays in this file); an engine's entry
+// goes when the engine is collected.
 var appliers sync.Map
 
 func (e *Engine) remoteApplier() *remoteApplier {
-	if a, ok := appliers.Load(e); ok {
+	key := weak.Make(e)
+	if a, ok := appliers.Load(key); ok {
 		return a.(*remoteApplier)
 	}
-	a, _ := appliers.LoadOrStore(e, &remoteApplier{})
+	a, loaded := appliers.LoadOrStore(key, &remoteApplier{})
+	if !loaded {
+		runtime.AddCleanup(e, func(k weak.Pointer[Engine]) { appliers.Delete(k) }, key)
+	}
 	return a.(*remoteApplier)
 }
 
