@@ -100,6 +100,10 @@ func BenchmarkCommitter(b *testing.B) {
 			wg.Wait()
 			elapsed, cpu := time.Since(start), cpuTime()-cpu0
 			b.StopTimer()
+			// What the LSM went through, as the baseline's note tells it.
+			m := db.Pebble().Metrics()
+			total := m.Total()
+			lsm := fmt.Sprintf("flushes=%d compactions=%d read-amp=%d w-amp=%.2f", m.Flush.Count, m.Compact.Count, m.ReadAmp(), total.WriteAmp())
 			// The committer's store closes before the baseline runs, so its
 			// flushes and compactions do not run inside the baseline's time.
 			if err := db.Close(); err != nil {
@@ -111,7 +115,7 @@ func BenchmarkCommitter(b *testing.B) {
 			g := max(groups.Load(), 1)
 			keysPerFsync := int(max(groupKeys.Load()/g, 1))
 			bytesPerKey := int(groupBytes.Load() / max(groupKeys.Load(), 1))
-			measured := baseline.Result{Name: fmt.Sprintf("committer writers=%d", writers), Ops: int64(b.N) * 4, Commits: g, Elapsed: elapsed, Latencies: lat}
+			measured := baseline.Result{Name: fmt.Sprintf("committer writers=%d", writers), Ops: int64(b.N) * 4, Commits: g, Elapsed: elapsed, Latencies: lat, Note: lsm}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "batches/s")
 			b.ReportMetric(float64(keysPerFsync), "keys/fsync")
 			b.ReportMetric(float64(lat.Percentile(50).Microseconds()), "p50-µs")
