@@ -56,7 +56,7 @@ func TestUsage_CacheEqualsScan(t *testing.T) {
 			}
 		}
 	}
-	for step := 0; step < 300; step++ {
+	for step := 0; step < 160; step++ {
 		var ops []engine.PendingOp
 		for k := 1 + rng.IntN(3); k > 0; k-- {
 			clock++
@@ -92,11 +92,11 @@ func TestUsage_CacheEqualsScan(t *testing.T) {
 		if step%3 == 0 {
 			check(step)
 		}
-		if step == 150 {
+		if step == 80 {
 			f.s.cache.forget()
 		}
 	}
-	check(300)
+	check(160)
 	b := f.db.NewBatch()
 	defer b.Close()
 	if u, err := scanUsage(b, "ws-1", "", f.now().Unix()); err != nil || u.stored == 0 {
@@ -180,7 +180,7 @@ func TestUsage_IntentsCacheEqualsScanAndReplay(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 3))
 	var live []Intent
 	ctx := context.Background()
-	for step := 0; step < 400; step++ {
+	for step := 0; step < 250; step++ {
 		switch k := rng.IntN(10); {
 		case k < 5:
 			exp := f.now().Unix() + 1 + rng.Int64N(120)
@@ -205,7 +205,7 @@ func TestUsage_IntentsCacheEqualsScanAndReplay(t *testing.T) {
 		default:
 			f.nowMs.Add(rng.Int64N(40_000))
 		}
-		if step == 200 {
+		if step == 120 {
 			f.s.cache.forget()
 		}
 		b := f.db.NewBatch()
