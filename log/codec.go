@@ -92,11 +92,14 @@ func Decode(key, data []byte, v any) (err error) {
 	d := decPool.Get().(*decoder)
 	d.r.Reset(data)
 	d.dec.Reset(&d.r)
-	err = d.dec.Decode(v)
-	decPool.Put(d)
-	if err != nil {
+	if err = d.dec.Decode(v); err != nil {
+		// Not pooled: on a length prefix longer than the data, msgpack
+		// grows its read buffer by 1 MiB per attempt before it sees EOF
+		// and keeps it, so a pooled decoder fed corrupt records would
+		// hold more memory each time (gigabytes under fuzzing).
 		return &CorruptionError{Key: append([]byte(nil), key...), Err: err}
 	}
+	decPool.Put(d)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package log
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 )
 
@@ -144,4 +145,29 @@ func FuzzDecodeChangeFast(f *testing.F) {
 			t.Fatalf("fast %+v != slow %+v", fast, slow)
 		}
 	})
+}
+
+// A record whose length prefix claims gigabytes must not leave memory
+// behind: decoding it again and again keeps the heap flat (a pooled
+// msgpack decoder used to keep the buffer it grew for each attempt).
+func TestCodec_CorruptLengthKeepsHeapFlat(t *testing.T) {
+	type body struct {
+		_msgpack struct{} `msgpack:",as_array"`
+		A, B     string
+	}
+	corrupt := []byte("\x85\xc6\xc6\xc6est ") // a map whose first key is a bin32 of ~3.3 GB
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 300; i++ {
+		var out body
+		if err := Decode([]byte("k"), corrupt, &out); err == nil {
+			t.Fatal("a truncated bin32 decoded")
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 64<<20 {
+		t.Fatalf("heap grew %d MiB over 300 corrupt decodes", grew>>20)
+	}
 }
