@@ -81,7 +81,7 @@ func (s *Service) Backup(ctx context.Context, actor Actor, dir string, progress 
 	if IsS3Target(dir) {
 		res, err = s.backupS3(ctx, dir, progress)
 	} else {
-		res, err = backup(ctx, s.db, s.cfg.DataDir, dir, s.cfg.Version, s.cfg.Region, s.cfg.Now, progress)
+		res, err = backup(ctx, s.db, s.cfg.DataDir, dir, s.cfg.Version, s.cfg.Region, s.cfg.Now, progress, true)
 	}
 	rec := map[string]any{"dir": dir, "bytes": res.Bytes, "files": res.Files, "durationMs": res.DurationMs}
 	if err != nil {
@@ -93,7 +93,15 @@ func (s *Service) Backup(ctx context.Context, actor Actor, dir string, progress 
 	return res, err
 }
 
-func backup(ctx context.Context, db *synclog.DB, dataDir, dir, version, region string, now func() time.Time, progress Progress) (BackupResult, error) {
+// backup writes the backup of db to dir (see Backup). durable says the
+// backup must survive a crash once it is complete: every file the backup
+// wrote itself is fsynced (once, as it is written; the checkpoint syncs
+// its own and the hard links share the store's durable data), every
+// directory it created is synced once after the manifest, then the
+// rename. A staging copy (the S3 backup's, read and removed at once)
+// needs none of that. The checkpoint and the copies run in the idle I/O
+// class, yielding the disk to the live store (withIdleIO).
+func backup(ctx context.Context, db *synclog.DB, dataDir, dir, version, region string, now func() time.Time, progress Progress, durable bool) (BackupResult, error) {
 	start := time.Now()
 	if progress == nil {
 		progress = func(string, int64, int64) {}
@@ -146,89 +154,142 @@ func backup(ctx context.Context, db *synclog.DB, dataDir, dir, version, region s
 		_ = it.Close()
 	}
 	v.Release()
-	if err := pdb.Checkpoint(filepath.Join(partial, "log"), pebble.WithFlushedWAL()); err != nil {
-		return BackupResult{}, fmt.Errorf("admin: checkpoint: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return BackupResult{}, err
-	}
-	// 2. Secrets and fs blobs, copied (hard-linked blobs would share
-	//    inodes with the live store; blobs are immutable, so links are
-	//    safe and fast when possible).
-	var srcs []string
-	for _, f := range SecretFiles {
-		if _, err := os.Stat(filepath.Join(dataDir, f)); err == nil {
-			srcs = append(srcs, f)
+	err := withIdleIO(func() error {
+		// Sstables are hard-linked (on the data dir's filesystem); the
+		// WAL, MANIFEST and OPTIONS are copied, each synced on close, and
+		// the directory synced.
+		if err := pdb.Checkpoint(filepath.Join(partial, "log"), pebble.WithFlushedWAL()); err != nil {
+			return fmt.Errorf("admin: checkpoint: %w", err)
 		}
-	}
-	blobFiles, blobBytes, err := listTree(filepath.Join(dataDir, "blobs"))
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// 2. Secrets and fs blobs: secrets copied, blobs (immutable)
+		//    hard-linked when possible, copied otherwise.
+		for _, f := range SecretFiles {
+			if _, err := os.Stat(filepath.Join(dataDir, f)); err != nil {
+				continue
+			}
+			if _, err := copyForBackup(filepath.Join(dataDir, f), filepath.Join(partial, f), false, durable); err != nil {
+				return err
+			}
+		}
+		blobFiles, blobBytes, err := listTree(filepath.Join(dataDir, "blobs"))
+		if err != nil {
+			return err
+		}
+		var done int64
+		for _, f := range blobFiles {
+			n, err := copyForBackup(filepath.Join(dataDir, "blobs", f), filepath.Join(partial, "blobs", f), true, durable)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // collected by storage GC meanwhile
+				}
+				return err
+			}
+			done += n
+			progress("blobs", done, blobBytes)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if durable {
+			// The checkpoint's copies were synced by Pebble: only their
+			// pages are left to drop.
+			for _, name := range []string{"log"} {
+				entries, _ := os.ReadDir(filepath.Join(partial, name))
+				for _, e := range entries {
+					if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && !sharedInode(fi) {
+						if f, err := os.Open(filepath.Join(partial, name, e.Name())); err == nil {
+							dropCache(f)
+							_ = f.Close()
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return BackupResult{}, err
 	}
-	var done int64
-	for _, f := range srcs {
-		if _, err := copyFile(filepath.Join(dataDir, f), filepath.Join(partial, f), false); err != nil {
-			return BackupResult{}, err
-		}
-	}
-	for _, f := range blobFiles {
-		n, err := copyFile(filepath.Join(dataDir, "blobs", f), filepath.Join(partial, "blobs", f), true)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // collected by storage GC meanwhile
-			}
-			return BackupResult{}, err
-		}
-		done += n
-		progress("blobs", done, blobBytes)
-		if err := ctx.Err(); err != nil {
-			return BackupResult{}, err
-		}
-	}
-	// 3. Sync every file (the checkpoint's copies included), list them.
+	// 3. List every file for the manifest.
 	files, total, err := listTree(partial)
 	if err != nil {
 		return BackupResult{}, err
 	}
-	var synced int64
+	var listed int64
 	for _, f := range files {
-		p := filepath.Join(partial, f)
-		fi, err := os.Stat(p)
+		fi, err := os.Stat(filepath.Join(partial, f))
 		if err != nil {
 			return BackupResult{}, err
 		}
-		// A hard link to the live store's file (sstables, blobs) holds
-		// data the store already made durable; its new directory entry is
-		// made durable by syncDirs below.
-		if !sharedInode(fi) {
-			if err := syncPath(p); err != nil {
-				return BackupResult{}, err
-			}
-		}
-		synced += fi.Size()
-		progress("sync", synced, total)
+		listed += fi.Size()
+		progress("sync", listed, total)
 		m.Files = append(m.Files, ManifestEntry{Path: filepath.ToSlash(f), Size: fi.Size()})
 		m.Bytes += fi.Size()
 	}
-	if err := syncDirs(partial); err != nil {
-		return BackupResult{}, err
-	}
 	// 4. The manifest, last; then the rename makes the backup complete.
 	data, _ := json.MarshalIndent(m, "", "  ")
-	if err := writeSynced(filepath.Join(partial, ManifestFile), data); err != nil {
+	if err := writeFile(filepath.Join(partial, ManifestFile), data, durable); err != nil {
 		return BackupResult{}, err
 	}
-	if err := syncPath(partial); err != nil {
-		return BackupResult{}, err
+	if durable {
+		// The directories the backup created (log/ was synced by the
+		// checkpoint): their entries, the manifest's included, are
+		// durable before the rename.
+		if err := syncDirs(filepath.Join(partial, "blobs")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return BackupResult{}, err
+		}
+		if err := syncPath(partial); err != nil {
+			return BackupResult{}, err
+		}
 	}
 	if err := os.Rename(partial, dir); err != nil {
 		return BackupResult{}, err
 	}
-	if err := syncPath(filepath.Dir(dir)); err != nil {
-		return BackupResult{}, err
+	if durable {
+		if err := syncPath(filepath.Dir(dir)); err != nil {
+			return BackupResult{}, err
+		}
 	}
 	ok = true
 	return BackupResult{Dir: dir, Bytes: m.Bytes, Files: len(m.Files), DurationMs: time.Since(start).Milliseconds(), Manifest: m}, nil
+}
+
+// copyForBackup copies (or, with link, hard-links when possible) src to
+// dst; a copy is fsynced when durable, and its pages dropped from the
+// cache. It answers the bytes copied or linked.
+func copyForBackup(src, dst string, link, durable bool) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return 0, err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if link && os.Link(src, dst) == nil {
+		return fi.Size(), nil // the store's data, already durable
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(out, in)
+	if err == nil && durable {
+		if err = out.Sync(); err == nil {
+			dropCache(out)
+		}
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }
 
 // ReadManifest reads a complete backup's manifest; a directory without
@@ -376,12 +437,13 @@ func syncDirs(root string) error {
 	})
 }
 
-func writeSynced(p string, data []byte) error {
+// writeFile writes a new file, fsynced when durable.
+func writeFile(p string, data []byte, durable bool) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err == nil {
+	if _, err = f.Write(data); err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -178,7 +178,9 @@ func (s *Service) backupS3(ctx context.Context, raw string, progress Progress) (
 		return BackupResult{}, err
 	}
 	defer os.RemoveAll(work)
-	local, err := backup(ctx, s.db, s.cfg.DataDir, filepath.Join(work, "bk"), s.cfg.Version, s.cfg.Region, s.cfg.Now, progress)
+	// Not durable: the staged copy is read once and removed; the upload
+	// (manifest last) is what makes the backup.
+	local, err := backup(ctx, s.db, s.cfg.DataDir, filepath.Join(work, "bk"), s.cfg.Version, s.cfg.Region, s.cfg.Now, progress, false)
 	if err != nil {
 		return BackupResult{}, err
 	}

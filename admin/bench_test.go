@@ -145,10 +145,16 @@ func sameFS(_ *pebble.DB, dir string) bool {
 }
 
 // BenchmarkBackupS3 backs up a data dir of SYNCD_BENCH_ADMIN_MB of ~1 KiB
-// rows to MinIO (every byte uploaded and hashed, manifest last), beside
-// two same-run baselines: one raw PutObject stream of as many bytes to the
-// same server, and the raw sequential write (fsynced) of as many bytes to
-// the local disk. Needs MinIO (SYNCD_TEST_S3_ENDPOINT; scripts/minio.sh).
+// rows to MinIO (every byte uploaded and hashed, manifest last). The
+// baseline, in the same run and after the backup (so the page cache
+// favours it, not the backup): the raw sequential copy of the same files
+// to the same server, that is a local hard-link backup of the same store
+// taken just after, each of its files uploaded with one minio-go
+// PutObject (the storage/s3 client, unsigned payload, no hashing of our
+// own), one file after the other. Two more lines for reference: one
+// PutObject stream of as many bytes from memory (no files, one object),
+// and the raw sequential write (fsynced) of as many bytes to the local
+// disk. Needs MinIO (SYNCD_TEST_S3_ENDPOINT; scripts/minio.sh).
 func BenchmarkBackupS3(b *testing.B) {
 	env := storagetest.RequireS3(b)
 	bucket := fmt.Sprintf("syncd-bench-%d", time.Now().UnixNano()%1e9)
@@ -157,27 +163,52 @@ func BenchmarkBackupS3(b *testing.B) {
 		b.Fatal(err)
 	}
 	d, _, _ := benchDaemonWith(b, func(c *daemon.Config) { c.S3AccessKey, c.S3SecretKey = env.AccessKey, env.SecretKey })
+	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		url := fmt.Sprintf("s3://%s/bench/%d-%d?endpoint=%s&secure=false", bucket, time.Now().UnixNano(), i, env.Endpoint)
 		start := time.Now()
-		res, err := d.Admin.Backup(context.Background(), admin.SuperAdmin("bench", ""), url, nil)
+		res, err := d.Admin.Backup(ctx, admin.SuperAdmin("bench", ""), url, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		el := time.Since(start)
 		measured := baseline.Result{Name: fmt.Sprintf("backup-s3-%dfiles", res.Files), Ops: res.Bytes >> 20, Bytes: res.Bytes, Elapsed: el,
-			Note: "checkpoint (hard links), every file uploaded with SHA-256 on 4 streams, manifest last"}
+			Note: "checkpoint (hard links), every file uploaded with SHA-256, several at once, manifest last"}
+		// The raw sequential copy of the same files.
+		local := filepath.Join(b.TempDir(), "raw")
+		lres, err := d.Admin.Backup(ctx, admin.SuperAdmin("bench", ""), local, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rawBytes int64
+		t0 := time.Now()
+		for _, f := range lres.Manifest.Files {
+			fh, err := os.Open(filepath.Join(local, filepath.FromSlash(f.Path)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := st.Client().PutObject(ctx, bucket, fmt.Sprintf("raw-files/%d/%s", i, f.Path), fh, f.Size,
+				minio.PutObjectOptions{ContentType: "application/octet-stream", DisableContentSha256: true}); err != nil {
+				b.Fatal(err)
+			}
+			_ = fh.Close()
+			rawBytes += f.Size
+		}
+		raw := baseline.Result{Name: fmt.Sprintf("raw-putobject-same-%dfiles-sequential", len(lres.Manifest.Files)), Ops: rawBytes >> 20, Bytes: rawBytes, Elapsed: time.Since(t0),
+			Note: "minio-go PutObject per file, one at a time, from a hard-link checkpoint of the same store"}
+		_ = os.RemoveAll(local)
+		baseline.Report(os.Stdout, "backup-s3-vs-raw-copy", measured, raw)
 		data := make([]byte, res.Bytes)
 		for j := range data {
 			data[j] = byte(j*7 + j>>11)
 		}
-		t0 := time.Now()
-		if _, err := st.Client().PutObject(context.Background(), bucket, fmt.Sprintf("raw/%d", i), bytes.NewReader(data), int64(len(data)),
+		t0 = time.Now()
+		if _, err := st.Client().PutObject(ctx, bucket, fmt.Sprintf("raw/%d", i), bytes.NewReader(data), int64(len(data)),
 			minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: 64 << 20, DisableContentSha256: true}); err != nil {
 			b.Fatal(err)
 		}
-		raw := baseline.Result{Name: "raw-putobject-one-stream", Ops: res.Bytes >> 20, Bytes: res.Bytes, Elapsed: time.Since(t0)}
-		baseline.Report(os.Stdout, "backup-s3-vs-putobject", measured, raw)
+		mem := baseline.Result{Name: "raw-putobject-one-stream-from-memory", Ops: res.Bytes >> 20, Bytes: res.Bytes, Elapsed: time.Since(t0)}
+		baseline.Report(os.Stdout, "backup-s3-vs-memory-stream", measured, mem)
 		w, _, err := baseline.SeqWriteRead(b.TempDir(), max(res.Bytes, 1<<20), 0)
 		if err != nil {
 			b.Fatal(err)
@@ -188,11 +219,26 @@ func BenchmarkBackupS3(b *testing.B) {
 }
 
 // BenchmarkPushDuringBackup compares push throughput (100 ops of ~1 KiB
-// per batch, 4 writers) without and with back-to-back backups.
+// per batch, 4 writers pushing all along) in phases without backups and
+// phases with backups back to back, interleaved in the same run (without,
+// with, with, without, ...: drift in the machine's load and the store's
+// growth falls on both sides), each phase SYNCD_BENCH_PUSH_WINDOW long
+// (default 3s; a with-phase also waits for its last backup), 250 ms
+// uncounted between phases, SYNCD_BENCH_PUSH_PAIRS pairs (default 2). It
+// reports the ops/s ratio and, load-independent, the process's CPU time
+// per pushed op in each kind of phase (what backups add: the checkpoint,
+// copies, fsyncs, flushes and compactions they cause).
 func BenchmarkPushDuringBackup(b *testing.B) {
 	d, user, ws := benchDaemon(b)
-	const window = 3 * time.Second
-	run := func(withBackup bool) baseline.Result {
+	window := 3 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("SYNCD_BENCH_PUSH_WINDOW")); err == nil && v > 0 {
+		window = v
+	}
+	pairs := 2
+	if v, err := strconv.Atoi(os.Getenv("SYNCD_BENCH_PUSH_PAIRS")); err == nil && v > 0 {
+		pairs = v
+	}
+	for i := 0; i < b.N; i++ {
 		var ops atomic.Int64
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -200,38 +246,60 @@ func BenchmarkPushDuringBackup(b *testing.B) {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
-				for i := 0; ; i++ {
+				for j := 0; ; j++ {
 					select {
 					case <-stop:
 						return
 					default:
 					}
-					pushOps(b, d, user, ws, fmt.Sprintf("w%d-%v-%d", w, withBackup, i), 100)
+					pushOps(b, d, user, ws, fmt.Sprintf("w%d-%d-%d", w, i, j), 100)
 					ops.Add(100)
 				}
 			}(w)
 		}
-		backups := 0
-		start := time.Now()
-		if withBackup {
-			for time.Since(start) < window {
-				if _, err := d.Admin.Backup(context.Background(), admin.SuperAdmin("bench", ""), filepath.Join(b.TempDir(), "bk"), nil); err != nil {
-					b.Error(err)
-				}
-				backups++
+		type phase struct {
+			ops     int64
+			el, cpu time.Duration
+			backups int
+		}
+		var with, without phase
+		run := func(withBackup bool) {
+			p := &without
+			if withBackup {
+				p = &with
 			}
-		} else {
-			time.Sleep(window)
+			time.Sleep(250 * time.Millisecond) // uncounted: the previous phase's tail
+			o0, c0, start := ops.Load(), cpuTime(), time.Now()
+			if withBackup {
+				for time.Since(start) < window {
+					dir := filepath.Join(b.TempDir(), "bk")
+					if _, err := d.Admin.Backup(context.Background(), admin.SuperAdmin("bench", ""), dir, nil); err != nil {
+						b.Error(err)
+					}
+					_ = os.RemoveAll(dir)
+					p.backups++
+				}
+			} else {
+				time.Sleep(window)
+			}
+			p.ops += ops.Load() - o0
+			p.cpu += cpuTime() - c0
+			p.el += time.Since(start)
+		}
+		for k := 0; k < pairs; k++ {
+			run(k%2 == 1)
+			run(k%2 == 0)
 		}
 		close(stop)
 		wg.Wait()
-		el := time.Since(start)
-		return baseline.Result{Name: fmt.Sprintf("push-backups=%d", backups), Ops: ops.Load(), Bytes: ops.Load() * 1024, Elapsed: el}
-	}
-	for i := 0; i < b.N; i++ {
-		without := run(false)
-		with := run(true)
-		baseline.Report(os.Stdout, "push-during-backup", with, without)
+		baseline.Report(os.Stdout, "push-during-backup",
+			baseline.Result{Name: fmt.Sprintf("push-%dx%v-backups=%d", pairs, window, with.backups), Ops: with.ops, Bytes: with.ops * 1024, Elapsed: with.el},
+			baseline.Result{Name: fmt.Sprintf("push-%dx%v-no-backup", pairs, window), Ops: without.ops, Bytes: without.ops * 1024, Elapsed: without.el})
+		if with.ops > 0 && without.ops > 0 {
+			cw, co := with.cpu/time.Duration(with.ops), without.cpu/time.Duration(without.ops)
+			fmt.Printf("push-during-backup  cpu  %v per op with backups, %v without: %.2fx the CPU per op (throughput a CPU-bound machine keeps: %.2fx)\n", cw, co, float64(cw)/float64(co), float64(co)/float64(cw))
+		}
+		fmt.Printf("push-during-backup  load %s", loadavg())
 	}
 }
 
