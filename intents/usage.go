@@ -41,8 +41,9 @@ import (
 // used workspaces are dropped; a workspace larger than half the bound is
 // read every time, as before the cache).
 
-// maxCachedRows bounds the live rows cached over all workspaces.
-const maxCachedRows = 1 << 18
+// maxCachedRows bounds the live rows and active intents cached over all
+// workspaces (about 200 bytes each: some 25 MiB at most).
+const maxCachedRows = 1 << 17
 
 type usageCache struct {
 	mu   sync.Mutex
