@@ -2,6 +2,7 @@ package intents
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 	"sync"
 
@@ -100,19 +101,27 @@ func (c *usageCache) put(ws string, e *wsStored) {
 	e.used = c.tick
 	c.wss[ws] = e
 	c.rows += e.units()
-	for c.rows > maxCachedRows {
-		var oldest string
-		var at uint64
+	if c.rows > maxCachedRows {
+		// Drop the least recently used workspaces down to three quarters
+		// of the bound, so eviction costs one sort per many puts.
+		type aged struct {
+			ws   string
+			used uint64
+		}
+		all := make([]aged, 0, len(c.wss))
 		for k, v := range c.wss {
-			if k != ws && (oldest == "" || v.used < at) {
-				oldest, at = k, v.used
+			if k != ws {
+				all = append(all, aged{k, v.used})
 			}
 		}
-		if oldest == "" {
-			break
+		slices.SortFunc(all, func(x, y aged) int { return cmp.Compare(x.used, y.used) })
+		for _, a := range all {
+			if c.rows <= maxCachedRows/4*3 {
+				break
+			}
+			c.rows -= c.wss[a.ws].units()
+			delete(c.wss, a.ws)
 		}
-		c.rows -= c.wss[oldest].units()
-		delete(c.wss, oldest)
 	}
 }
 

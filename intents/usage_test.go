@@ -249,3 +249,33 @@ func TestUsage_IntentsCacheEqualsScanAndReplay(t *testing.T) {
 		t.Fatal("no intent was retired as expired: the test tests nothing")
 	}
 }
+
+// TestUsageCache_EvictsLeastRecentlyUsed: past its bound the cache drops
+// the least recently used workspaces (never the one just put) down to
+// three quarters of the bound.
+func TestUsageCache_EvictsLeastRecentlyUsed(t *testing.T) {
+	var c usageCache
+	entry := func(n int) *wsStored {
+		e := &wsStored{sizes: map[string]int64{}, hashes: map[string]int{}, active: map[string]activeIntent{}}
+		for i := 0; i < n; i++ {
+			e.sizes[fmt.Sprint(i)] = 1
+		}
+		return e
+	}
+	per := maxCachedRows / 8
+	for i := 0; i < 8; i++ {
+		c.put(fmt.Sprint("ws", i), entry(per-1)) // per units each with its own
+	}
+	if c.rows != maxCachedRows || len(c.wss) != 8 {
+		t.Fatalf("rows %d of %d in %d workspaces", c.rows, maxCachedRows, len(c.wss))
+	}
+	c.put("ws0", c.take("ws0")) // ws0 is now the most recently used
+	c.put("new", entry(per-1))
+	if c.rows > maxCachedRows/4*3 || c.wss["new"] == nil || c.wss["ws0"] == nil || c.wss["ws1"] != nil {
+		t.Fatalf("after eviction: rows %d, workspaces %d (new %v, ws0 %v, ws1 %v)", c.rows, len(c.wss), c.wss["new"] != nil, c.wss["ws0"] != nil, c.wss["ws1"] != nil)
+	}
+	c.put("huge", entry(maxCachedRows/2+1))
+	if c.wss["huge"] != nil {
+		t.Fatal("a workspace above half the bound was cached")
+	}
+}
