@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -176,8 +177,22 @@ func (r *run) snapshot(ctx context.Context) error {
 	r.rep.Add(rate)
 	r.rep.Add(Figure{Section: section, Name: fmt.Sprintf("snapshot rows/s, plain client (%s rows)", fmtCount(chk.items)), Unit: "rows/s", Value: plain,
 		Note: "one page at a time, each page decoded by encoding/json (same workspace, same run, run first)"})
-	r.rep.Add(Figure{Section: section, Name: fmt.Sprintf("snapshot first page (%s-row workspace)", fmtCount(chk.items)), Unit: "ms", Value: float64(res.firstPage.Microseconds()) / 1000,
-		Target: &Target{Op: "<=", Value: 50, Source: "issue 5"}})
+	// First pages: the measured chain's and those of five more chains (a
+	// single sample on a shared machine is mostly scheduling noise); the
+	// figure is their median.
+	firsts := []time.Duration{res.firstPage}
+	for range 5 {
+		t0 := time.Now()
+		if _, err := r.cl.snapshot(ctx, s.user, s.id, "", 1000); err != nil {
+			return fmt.Errorf("first page: %w", err)
+		}
+		firsts = append(firsts, time.Since(t0))
+	}
+	slices.Sort(firsts)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	r.rep.Add(Figure{Section: section, Name: fmt.Sprintf("snapshot first page (%s-row workspace)", fmtCount(chk.items)), Unit: "ms", Value: ms(firsts[len(firsts)/2]),
+		Target: &Target{Op: "<=", Value: 50, Source: "issue 5"},
+		Note: fmt.Sprintf("median of %d chains' first pages (1,000 rows, read whole); min %.1f ms, max %.1f ms, the measured chain's %.1f ms", len(firsts), ms(firsts[0]), ms(firsts[len(firsts)-1]), ms(res.firstPage))})
 	if r.pid > 0 && peak > 0 {
 		r.rep.Add(Figure{Section: section, Name: "syncd peak RSS during the snapshot", Unit: "MiB", Value: float64(peak) / 1024,
 			Baseline: float64(rss0) / 1024, BaselineName: "syncd RSS before"})
