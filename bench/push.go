@@ -163,11 +163,12 @@ func (r *run) pushCellShape(ctx context.Context, batch, clients int, pinned bool
 	name := fmt.Sprintf("push batch=%d clients=%d", batch, clients)
 	measured := float64(ops) / elapsed.Seconds()
 	target := pinned && isTargetCell(batch, clients)
+	cellShape := fmt.Sprintf("Zipf over %d workspaces", len(r.wss))
 	switch {
 	case pinned:
-		name += fmt.Sprintf(" (one workspace per client, %d workspaces)", min(clients, len(r.wss)))
+		cellShape = fmt.Sprintf("one workspace per client, %d workspaces", min(clients, len(r.wss)))
 	case isTargetCell(batch, clients):
-		name += fmt.Sprintf(" (Zipf over %d workspaces, no target)", len(r.wss))
+		name += " Zipf (no target)"
 	}
 	if r.tput[batch] == nil {
 		r.tput[batch] = map[int]float64{}
@@ -180,7 +181,7 @@ func (r *run) pushCellShape(ctx context.Context, batch, clients int, pinned bool
 	groups := m1["syncd_log_group_commit_batches_count"] - m0["syncd_log_group_commit_batches_count"]
 	bytes := m1["syncd_log_group_commit_bytes_sum"] - m0["syncd_log_group_commit_bytes_sum"]
 	fig := Figure{Section: "push (HTTP)", Name: name, Unit: "ops/s", Value: measured,
-		Note: fmt.Sprintf("%d ops in %d requests, %s; request %s", ops, reqs, elapsed.Round(time.Millisecond), lat)}
+		Note: fmt.Sprintf("%s; %d ops in %d requests, %s; request %s", cellShape, ops, reqs, elapsed.Round(time.Millisecond), lat)}
 	if errors.Join(serr0, serr1, oerr0, oerr1) == nil {
 		// Both processes share the machine's cores: say who used them.
 		fig.Note += fmt.Sprintf("; CPU: syncd %.0f%%, load client %.0f%% (of one core); syncd CPU %.1f µs/op",
