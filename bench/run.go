@@ -418,7 +418,7 @@ func (r *run) steps() []step {
 	add("push latency", 2*time.Minute+2*sz.LatencyDuration, r.pushLatency)
 	add("verify acked ops", 10*time.Minute, r.verifyAcked)
 	add("pull catch-up", 30*time.Minute, r.pullCatchUp)
-	add("snapshot bootstrap", 10*time.Minute, r.snapshot)
+	add("snapshot bootstrap", 10*time.Minute+time.Duration(sz.SnapshotRows/50_000)*time.Minute, r.snapshot) // fills its own workspace
 	for _, f := range sz.Fanout {
 		add(fmt.Sprintf("watch fan-out %d@%d/s", f.Watchers, f.Rate), 3*time.Minute+2*f.Duration, func(ctx context.Context) error { return r.fanout(ctx, f) })
 	}

@@ -192,7 +192,7 @@ func (r *run) snapshot(ctx context.Context) error {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	r.rep.Add(Figure{Section: section, Name: fmt.Sprintf("snapshot first page (%s-row workspace)", fmtCount(chk.items)), Unit: "ms", Value: ms(firsts[len(firsts)/2]),
 		Target: &Target{Op: "<=", Value: 50, Source: "issue 5"},
-		Note: fmt.Sprintf("median of %d chains' first pages (1,000 rows, read whole); min %.1f ms, max %.1f ms, the measured chain's %.1f ms", len(firsts), ms(firsts[0]), ms(firsts[len(firsts)-1]), ms(res.firstPage))})
+		Note:   fmt.Sprintf("median of %d chains' first pages (1,000 rows, read whole); min %.1f ms, max %.1f ms, the measured chain's %.1f ms", len(firsts), ms(firsts[0]), ms(firsts[len(firsts)-1]), ms(res.firstPage))})
 	if r.pid > 0 && peak > 0 {
 		r.rep.Add(Figure{Section: section, Name: "syncd peak RSS during the snapshot", Unit: "MiB", Value: float64(peak) / 1024,
 			Baseline: float64(rss0) / 1024, BaselineName: "syncd RSS before"})
