@@ -28,6 +28,11 @@ type PebbleShape struct {
 	// key range. Pebble groups their concurrent WAL syncs into one fsync, as
 	// syncd's group commit does. Default 1.
 	Writers int
+	// Key, when set, gives the seq-th key a writer writes (appended to
+	// dst), so the baseline writes the very keys of the workload it is
+	// compared with: spread keys make Pebble compact more than one
+	// sequential range does. Nil: sequential keys of KeyBytes per writer.
+	Key func(dst []byte, writer int, seq uint64) []byte
 }
 
 // Default shape values.
@@ -283,9 +288,14 @@ func PebbleSynced(dir string, opts func() *pebble.Options, shape PebbleShape, n 
 			for !failed.Load() && b.claim() {
 				batch := db.NewBatch()
 				for range shape.KeysPerCommit {
-					logKey(key, w, seq)
+					k := key
+					if shape.Key != nil {
+						k = shape.Key(key[:0], w, seq)
+					} else {
+						logKey(key, w, seq)
+					}
 					seq++
-					if err := batch.Set(key, values.next(), nil); err != nil {
+					if err := batch.Set(k, values.next(), nil); err != nil {
 						errs[w] = err
 						failed.Store(true)
 						_ = batch.Close()
