@@ -58,7 +58,10 @@ func (r *run) fillSnapshotWorkspace(ctx context.Context, s *wsState, n int) erro
 						body := max(snapshotRowBytes-(len(p)-start)-4, 16)
 						off := (i * 7919) % (len(text) - body)
 						p = append(p, text[off:off+body]...)
-						return append(p, `"}`...)
+						p = append(p, `"}`...)
+						r.wl.payloadBytes.Add(int64(len(p) - start + 2))
+						r.wl.payloadCount.Add(1)
+						return p
 					})
 				}
 				body := bb.finish()
