@@ -17,7 +17,8 @@ mkdir -p "$OUT"
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 
-# bench NAME PKG PATTERN BENCHTIME [env...]: one benchmark, from a test
+# bench NAME PKG PATTERN BENCHTIME [NAME=value | -flag=value ...]: one
+# benchmark, with that environment and those test flags, from a test
 # binary built once per package.
 bench() {
   local name=$1 pkg=$2 pattern=$3 benchtime=$4
@@ -25,7 +26,11 @@ bench() {
   local exe="$bin/$(echo "$pkg" | tr '/.' '__').test"
   [ -x "$exe" ] || go test -c -o "$exe" "./$pkg" || return 1
   echo "== $name (load $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$OUT/summary.txt"
-  (cd "$pkg" && env "$@" "$exe" -test.run '^$' -test.bench "$pattern" -test.benchtime "$benchtime" -test.timeout 2h) \
+  local envs=() flags=() a
+  for a in "$@"; do # NAME=value: environment; -flag=value: the test binary's
+    case $a in -*) flags+=("$a") ;; *) envs+=("$a") ;; esac
+  done
+  (cd "$pkg" && env "${envs[@]}" "$exe" -test.run '^$' -test.bench "$pattern" -test.benchtime "$benchtime" -test.timeout 2h "${flags[@]}") \
     >"$OUT/$name.log" 2>&1
   grep -E 'ratio|x fsync|x-raw|p99|per |target|rows/s|ops/s|appends/s|lag|caught up|heap' "$OUT/$name.log" |
     grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee -a "$OUT/summary.txt"
@@ -57,8 +62,9 @@ group_blobs() { # issue 7
   if [ -n "${SYNCD_TEST_S3_ENDPOINT:-}" ]; then bench s3-commit-4k blobs 'BenchmarkS3_Commit4KiB' 800x; fi
 }
 group_replica() { # issue 6
-  bench replica-lag replica 'BenchmarkReplica_Lag3Regions' 1x
-  bench replica-catchup replica 'BenchmarkReplica_CatchUp' 1x
+  # Regions with syncd's default 64 MiB memtables (the tests' default is 8).
+  bench replica-lag replica 'BenchmarkReplica_Lag3Regions' 1x -replica.memtable-mb=64
+  bench replica-catchup replica 'BenchmarkReplica_CatchUp' 1x -replica.memtable-mb=64
   bench replica-publish-overhead replica 'BenchmarkReplica_PublishOverhead' 1x
 }
 group_bench() { # issue 4 (HTTP, client in another process), issue 5 (1M-row snapshot)
