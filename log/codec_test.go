@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -169,5 +170,48 @@ func TestCodec_CorruptLengthKeepsHeapFlat(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 64<<20 {
 		t.Fatalf("heap grew %d MiB over 300 corrupt decodes", grew>>20)
+	}
+}
+
+// A length prefix longer than the record is a corruption error before
+// msgpack sees it: msgpack would allocate a []byte field's declared length
+// (1.5 GB here, for 30 bytes) before finding the data short.
+func TestCodec_DeclaredLengthBeyondDataAllocatesNothing(t *testing.T) {
+	type rec struct {
+		_msgpack struct{} `msgpack:",as_array"`
+		A, B, C  string
+		D        []byte
+	}
+	inputs := [][]byte{
+		[]byte("\x96\xab0000000\x99\x7f{00\xa0\xdb]\x9c@\x9fG\x8e\xa90"), // FuzzDecodeRemote's
+		[]byte("\x94\xa1a\xa1b\xa1c\xc6\x7f\xff\xff\xff"),                // bin32 of 2 GiB
+		[]byte("\x94\xa1a\xa1b\xa1c\xdd\xff\xff\xff\xff"),                // array32 of 4G elements
+		[]byte("\x94\xa1a\xa1b\xa1c\xc9\x7f\xff\xff\xff\x01"),            // ext32
+	}
+	for _, in := range inputs {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var out rec
+		err := Decode([]byte("k"), in, &out)
+		runtime.ReadMemStats(&after)
+		var ce *CorruptionError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%q: got %v, want a corruption error", in, err)
+		}
+		if a := after.TotalAlloc - before.TotalAlloc; a > 1<<20 {
+			t.Fatalf("%q: allocated %d bytes", in, a)
+		}
+	}
+	// Well-formed records still decode: the walk accepts what Encode writes.
+	good, err := Encode(&rec{A: "a", B: strings.Repeat("b", 70000), C: "", D: make([]byte, 300)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkLengths(good); err != nil {
+		t.Fatalf("a well-formed record refused: %v", err)
+	}
+	var out rec
+	if err := Decode([]byte("k"), good, &out); err != nil || len(out.B) != 70000 || len(out.D) != 300 {
+		t.Fatalf("round trip: %v %d %d", err, len(out.B), len(out.D))
 	}
 }
