@@ -755,7 +755,7 @@ func eachTopMember(b []byte, fn func(rawKey, val []byte, start, end int)) bool {
 			return false
 		}
 		start := i
-		kend, ok := snapSkipString(b, i)
+		kend, ok := skipString(b, i)
 		if !ok {
 			return false
 		}
@@ -765,7 +765,7 @@ func eachTopMember(b []byte, fn func(rawKey, val []byte, start, end int)) bool {
 			return false
 		}
 		i = skipWS(b, i+1)
-		vend, ok := snapSkipValue(b, i)
+		vend, ok := skipValue(b, i)
 		if !ok {
 			return false
 		}
@@ -813,7 +813,7 @@ func topMembers(b []byte) ([]member, bool) {
 		if i >= len(b) || b[i] != '"' {
 			return nil, false
 		}
-		kend, ok := snapSkipString(b, i)
+		kend, ok := skipString(b, i)
 		if !ok {
 			return nil, false
 		}
@@ -829,7 +829,7 @@ func topMembers(b []byte) ([]member, bool) {
 			return nil, false
 		}
 		i = skipWS(b, i+1)
-		vend, ok := snapSkipValue(b, i)
+		vend, ok := skipValue(b, i)
 		if !ok {
 			return nil, false
 		}
@@ -846,62 +846,6 @@ func topMembers(b []byte) ([]member, bool) {
 		}
 		i = skipWS(b, i+1)
 	}
-}
-
-// snapSkipString is skipString (for text json.Valid accepts) jumping from
-// quote to quote with bytes.IndexByte instead of testing every byte: a
-// 1 KiB message body is one vectorized search.
-func snapSkipString(b []byte, i int) (int, bool) {
-	j := i + 1
-	for {
-		q := bytes.IndexByte(b[j:], '"')
-		if q < 0 {
-			return 0, false
-		}
-		q += j
-		// An odd run of backslashes before the quote escapes it.
-		k := q - 1
-		for k > i && b[k] == '\\' {
-			k--
-		}
-		if (q-1-k)%2 == 0 {
-			return q + 1, true
-		}
-		j = q + 1
-	}
-}
-
-// snapSkipValue is skipValue (for text json.Valid accepts) with strings
-// skipped by snapSkipString.
-func snapSkipValue(b []byte, i int) (int, bool) {
-	if i >= len(b) {
-		return 0, false
-	}
-	switch b[i] {
-	case '"':
-		return snapSkipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, ok := snapSkipString(b, j)
-				if !ok {
-					return 0, false
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, true
-				}
-			}
-		}
-		return 0, false
-	}
-	return skipValue(b, i)
 }
 
 // rawStringEquals reports whether the raw JSON value is the string s.
