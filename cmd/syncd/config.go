@@ -29,6 +29,7 @@ type settings struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	DebugAddr       string // net/http/pprof listener; off when empty
 	// HTTP limits against slow clients (daemon.Config's).
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 
@@ -165,6 +166,22 @@ var settingsTable = []setting{
 				return err
 			}
 			s.LogLevel = v
+			return nil
+		}},
+	{name: "debug-addr", env: "SYNCD_DEBUG_ADDR", help: "serve Go's profiler (net/http/pprof) on this loopback host:port; off when empty",
+		apply: func(s *settings, v string) error {
+			if v == "" {
+				s.DebugAddr = ""
+				return nil
+			}
+			host, _, err := net.SplitHostPort(v)
+			if err != nil {
+				return fmt.Errorf("want host:port: %v", err)
+			}
+			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				return errors.New("must be a loopback address: the profiler has no authentication")
+			}
+			s.DebugAddr = v
 			return nil
 		}},
 	{name: "shutdown-timeout", env: "SYNCD_SHUTDOWN_TIMEOUT", def: "30s", help: "how long shutdown waits for in-flight requests",

@@ -105,6 +105,8 @@ func TestSettings_Invalid(t *testing.T) {
 		want string
 	}{
 		{"listen without port", []string{"--listen", "localhost"}, nil, "", "listen"},
+		{"profiler off loopback", []string{"--debug-addr", "0.0.0.0:6060"}, nil, "", "debug-addr"},
+		{"profiler without port", nil, map[string]string{"SYNCD_DEBUG_ADDR": "127.0.0.1"}, "", "debug-addr"},
 		{"short token", []string{"--token", "short"}, nil, "", "token"},
 		{"token with space", nil, map[string]string{"SYNCD_TOKEN": "0123456789abcdef 0123"}, "", "token"},
 		{"bad region", []string{"--region", "a b"}, nil, "", "region"},

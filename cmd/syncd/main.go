@@ -152,6 +152,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 
+	if s.DebugAddr != "" {
+		stopDebug, err := startDebug(s.DebugAddr, log)
+		if err != nil {
+			log.Error("cannot listen for the profiler", "addr", s.DebugAddr, "err", err)
+			_ = d.Shutdown(context.Background())
+			return 1
+		}
+		defer stopDebug()
+	}
+
 	// 7. Serve until a signal (or a fatal serve error), then shut down:
 	//    stop accepting, end watch streams, drain, close the log.
 	code := 0
