@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/or3/syncd/storage"
@@ -142,59 +143,96 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, o storage.PutO
 	return storage.Object{Key: key, Size: o.Size, ContentType: o.ContentType, SHA256: sum}, nil
 }
 
-// pipeDepth is the number of chunks in flight between the copy and the
-// hasher.
-const pipeDepth = 4
+// pipeDepth is the number of copyBuf-byte buffers one Put streams
+// through (its memory, whatever the object's size).
+const pipeDepth = 6
 
-// writebackEvery: after this many bytes a Put asks the kernel to start
-// writing them to disk (startWriteback), so a large object's final fsync
-// does not have to write the whole file at once.
-const writebackEvery = 8 << 20
+// writebackEvery: after this many more bytes are written, a Put asks the
+// kernel to start writing them to disk (startWriteback), so a large
+// object's final fsync does not have to write the whole file at once.
+const writebackEvery = 4 << 20
 
 // readaheadMin: a Get of at least this many bytes asks the kernel to read
 // the whole range ahead (startReadahead).
 const readaheadMin = 1 << 20
 
+// chunk is one buffer of a Put: read once from the client, then written
+// to the file and hashed at the same time; it is free again when both are
+// done with it.
+type chunk struct {
+	buf  *[]byte
+	n    int
+	refs atomic.Int32
+}
+
 // copyHashed copies up to size+1 bytes of r into f after its base-byte
 // header (one more than size, to notice a longer stream) and returns how
 // many it copied and their SHA-256.
+//
+// Reading, writing and hashing overlap: this goroutine reads the next
+// chunk from r while earlier ones are written to f by one goroutine and
+// hashed by another (SHA-256 is the slowest step on a fast disk, so it
+// must never wait for the disk or the network), and a fourth asks the
+// kernel to write back what is already in f. A fixed ring of pipeDepth
+// buffers bounds the memory.
 func (s *Store) copyHashed(ctx context.Context, f *os.File, base int64, r io.Reader, size int64) (int64, []byte, error) {
-	free := make(chan *[]byte, pipeDepth)
-	for i := 0; i < pipeDepth; i++ {
-		free <- s.bufs.Get().(*[]byte)
+	var ring [pipeDepth]chunk
+	free := make(chan *chunk, pipeDepth)
+	for i := range ring {
+		ring[i].buf = s.bufs.Get().(*[]byte)
+		free <- &ring[i]
 	}
-	chunks := make(chan []byte, pipeDepth)
+	release := func(c *chunk) {
+		if c.refs.Add(-1) == 0 {
+			free <- c
+		}
+	}
+	toHash := make(chan *chunk, pipeDepth)
+	toWrite := make(chan *chunk, pipeDepth)
 	sumCh := make(chan []byte, 1)
 	go func() {
 		h := sha256.New()
-		for c := range chunks {
-			h.Write(c)
-			b := c[:cap(c)]
-			free <- &b
+		for c := range toHash {
+			h.Write((*c.buf)[:c.n])
+			release(c)
 		}
 		sumCh <- h.Sum(nil)
 	}()
-	src := &ctxReader{ctx: ctx, r: io.LimitReader(r, size+1)}
-	var n, flushed int64
-	var err error
-	for {
-		bp := <-free
-		k, rerr := io.ReadFull(src, *bp)
-		if k > 0 {
-			if _, werr := f.Write((*bp)[:k]); werr != nil {
-				err = fmt.Errorf("storage/fs: %w", werr)
+	var failed atomic.Bool // the writer gave up: stop reading
+	werrCh := make(chan error, 1)
+	go func() {
+		wb := s.newWriteback(f, base)
+		var werr error
+		var written int64
+		for c := range toWrite {
+			if werr == nil {
+				if _, err := f.Write((*c.buf)[:c.n]); err != nil {
+					werr = fmt.Errorf("storage/fs: %w", err)
+					failed.Store(true)
+				} else {
+					written += int64(c.n)
+					wb.written(written)
+				}
 			}
-			n += int64(k)
-			chunks <- (*bp)[:k]
-			if n-flushed >= writebackEvery && !s.noWriteback {
-				startWriteback(f, base+flushed, n-flushed)
-				flushed = n
-			}
-		} else {
-			free <- bp
+			release(c)
 		}
-		if err != nil {
-			break
+		wb.stop()
+		werrCh <- werr
+	}()
+	src := &ctxReader{ctx: ctx, r: io.LimitReader(r, size+1)}
+	var n int64
+	var err error
+	for !failed.Load() {
+		c := <-free
+		k, rerr := io.ReadFull(src, *c.buf)
+		if k > 0 {
+			c.n = k
+			c.refs.Store(2)
+			n += int64(k)
+			toWrite <- c
+			toHash <- c
+		} else {
+			free <- c
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
@@ -204,12 +242,75 @@ func (s *Store) copyHashed(ctx context.Context, f *os.File, base int64, r io.Rea
 			break
 		}
 	}
-	close(chunks)
+	close(toWrite)
+	close(toHash)
+	werr := <-werrCh
 	sum := <-sumCh
-	for i := 0; i < pipeDepth; i++ {
-		s.bufs.Put(<-free)
+	for range ring {
+		s.bufs.Put((<-free).buf)
+	}
+	if werr != nil {
+		return n, sum, werr
 	}
 	return n, sum, err
+}
+
+// writeback starts the kernel writing a Put's file back while the Put
+// still streams (startWriteback, from its own goroutine: the call can
+// wait for the disk's queue, and the writer must not).
+type writeback struct {
+	off    bool
+	upto   atomic.Int64 // data bytes in the file so far
+	kicked int64        // upto at the last kick (the writer's own)
+	kick   chan struct{}
+	done   chan struct{}
+}
+
+func (s *Store) newWriteback(f *os.File, base int64) *writeback {
+	w := &writeback{off: s.noWriteback, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if w.off {
+		return w
+	}
+	go func() {
+		defer close(w.done)
+		var flushed int64
+		flush := func() {
+			if u := w.upto.Load(); u > flushed {
+				startWriteback(f, base+flushed, u-flushed)
+				flushed = u
+			}
+		}
+		for range w.kick {
+			flush()
+		}
+		flush() // the tail: under way while the hash finishes
+	}()
+	return w
+}
+
+// written records that the first n data bytes are in the file; every
+// writebackEvery bytes it wakes the writeback goroutine.
+func (w *writeback) written(n int64) {
+	if w.off {
+		return
+	}
+	w.upto.Store(n)
+	if n-w.kicked >= writebackEvery {
+		w.kicked = n
+		select {
+		case w.kick <- struct{}{}:
+		default: // a flush is pending; it will see upto
+		}
+	}
+}
+
+// stop ends the writeback goroutine once it has started the tail.
+func (w *writeback) stop() {
+	if w.off {
+		return
+	}
+	close(w.kick)
+	<-w.done
 }
 
 func gotBytes(n, want int64) string {
