@@ -71,12 +71,16 @@ type discard struct{ io.Writer }
 type phases struct {
 	presign, put, commit, down time.Duration
 	cold                       bool // the download's object was evicted from the page cache first
+	// CPU this process (syncd and the client) used for the upload
+	// (presign+PUT+commit) and the download (presign+GET).
+	upCPU, downCPU time.Duration
 }
 
 func (p phases) up() time.Duration { return p.presign + p.put + p.commit }
 
 func (p *phases) add(q phases) {
 	p.presign, p.put, p.commit, p.down = p.presign+q.presign, p.put+q.put, p.commit+q.commit, p.down+q.down
+	p.upCPU, p.downCPU = p.upCPU+q.upCPU, p.downCPU+q.downCPU
 	p.cold = q.cold
 }
 
@@ -86,6 +90,7 @@ func (e *env) roundTrip(size int64, seed uint64) phases {
 	e.t.Helper()
 	hash := patternedHash(size, seed)
 	var ph phases
+	cpu0 := processCPU()
 	start := time.Now()
 	var ans blobs.PresignAnswer
 	if code := e.op(e.user, "presign-upload", map[string]any{"workspaceId": e.ws, "hash": "sha256:" + hash, "mimeType": "application/pdf", "sizeBytes": size}, &ans); code != 200 {
@@ -111,9 +116,11 @@ func (e *env) roundTrip(size int64, seed uint64) phases {
 		e.t.Fatalf("commit: %d", code)
 	}
 	ph.commit = time.Since(start)
+	ph.upCPU = processCPU() - cpu0
 	// The object was just written: drop its cached pages, as the read
 	// baseline does, so the download reads the disk too.
 	ph.cold = evict(filepath.Join(e.dir, "blobs", filepath.FromSlash(ans.StorageID)))
+	cpu0 = processCPU()
 	start = time.Now()
 	var dl blobs.PresignAnswer
 	if code := e.op(e.user, "presign-download", map[string]any{"workspaceId": e.ws, "hash": hash}, &dl); code != 200 {
@@ -129,6 +136,7 @@ func (e *env) roundTrip(size int64, seed uint64) phases {
 		e.t.Fatalf("GET read %d of %d bytes: %v", n, size, err)
 	}
 	ph.down = time.Since(start)
+	ph.downCPU = processCPU() - cpu0
 	return ph
 }
 
@@ -187,15 +195,17 @@ func BenchmarkFS_UploadDownload64MiB(b *testing.B) {
 	e := newEnv(b, "fs", nil)
 	sink := sinkServer(b)
 	var ph phases
-	var bw, br, sp, lp time.Duration
+	var bw, br, sp, lp, bCPU time.Duration
 	var note string
 	var alloc uint64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		c0 := processCPU()
 		w, r, err := baseline.SeqWriteRead(e.dir, size, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
+		bCPU += processCPU() - c0
 		bw, br, note = bw+w.Elapsed, br+r.Elapsed, r.Note
 		sp += storePut(b, e.dir, size, uint64(1000+i))
 		lp += loopbackPut(b, sink, size, uint64(i+1))
@@ -223,11 +233,16 @@ func BenchmarkFS_UploadDownload64MiB(b *testing.B) {
 		per(ph.presign), per(ph.put), per(ph.commit), per(bw), per(sp), baseline.Ratio(float64(bw), float64(sp)), per(lp), baseline.Ratio(float64(bw), float64(lp)))
 	both := baseline.Ratio(float64(2*n*size)/(up+down).Seconds(), float64(2*n*size)/(bw+br).Seconds())
 	fmt.Printf("fs round trip: %.2fx baseline (write+read); process allocated %.1f MiB per 64 MiB round trip\n", both, float64(alloc)/float64(n)/(1<<20))
+	perMiB := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(n*size>>20) }
+	fmt.Printf("fs CPU per MiB (this process: syncd and the client): upload %.3f ms, download %.3f ms; baseline write+fsync+read %.3f ms; load %s\n",
+		perMiB(ph.upCPU), perMiB(ph.downCPU), perMiB(bCPU), loadavg())
 	b.ReportMetric(baseline.Ratio(mUp.BytesPerSec(), bW.BytesPerSec()), "upload-x-baseline")
 	b.ReportMetric(baseline.Ratio(mDown.BytesPerSec(), bR.BytesPerSec()), "download-x-baseline")
 	b.ReportMetric(both, "roundtrip-x-baseline")
 	b.ReportMetric(baseline.Ratio(float64(bw), float64(sp)), "store-put-x-baseline")
 	b.ReportMetric(float64(alloc)/float64(n)/(1<<20), "alloc-MiB/op")
+	b.ReportMetric(perMiB(ph.upCPU), "upload-cpu-ms/MiB")
+	b.ReportMetric(perMiB(ph.downCPU), "download-cpu-ms/MiB")
 }
 
 // processCPU is the user+system CPU time this process has used.
