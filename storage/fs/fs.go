@@ -103,6 +103,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, o storage.PutO
 	binary.BigEndian.PutUint64(hdr[40:], uint64(o.Size))
 	binary.BigEndian.PutUint16(hdr[48:], uint16(len(o.ContentType)))
 	copy(hdr[fixedHeader:], o.ContentType)
+	// The caller's SHA-256, when it gives one, goes into the header now:
+	// the file becomes visible only if the bytes match it, and the first
+	// page, long written back by the end, need not be written again.
+	sumKnown := len(o.SHA256) == sha256.Size
+	if sumKnown {
+		copy(hdr[8:40], o.SHA256)
+	}
 	if _, err = f.Write(hdr); err != nil {
 		return obj, fmt.Errorf("storage/fs: %w", err)
 	}
@@ -121,8 +128,10 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, o storage.PutO
 		err = storage.ErrDigestMismatch
 		return obj, err
 	}
-	if _, err = f.WriteAt(sum, 8); err != nil {
-		return obj, fmt.Errorf("storage/fs: %w", err)
+	if !sumKnown {
+		if _, err = f.WriteAt(sum, 8); err != nil {
+			return obj, fmt.Errorf("storage/fs: %w", err)
+		}
 	}
 	if err = f.Sync(); err != nil {
 		return obj, fmt.Errorf("storage/fs: fsync: %w", err)

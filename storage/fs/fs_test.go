@@ -3,11 +3,14 @@ package fs_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/or3/syncd/storage"
@@ -120,5 +123,132 @@ func TestSweepPartial_StalledPut(t *testing.T) {
 	// The store still works.
 	if _, err := s.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data)), ContentType: "image/png"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// tmpCount is the number of temporary files under the store's .tmp.
+func tmpCount(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dir, ".tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// failingReader yields the bytes of r and then fails with err.
+type failingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, f.err
+	}
+	return n, err
+}
+
+// TestPut_Pipeline: objects spanning many of Put's buffers and writeback
+// intervals, fed in short uneven reads, with and without the caller's
+// digest, come back byte for byte with the right digest; every failure
+// (a stream longer than declared, a wrong digest, a reader error, each
+// several buffers in) stores nothing and leaves no temporary file.
+func TestPut_Pipeline(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := fs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, size := range []int{0, 1, 1 << 20, 1<<20 + 1, 9<<20 + 12345, 17 << 20} {
+		for _, withSum := range []bool{true, false} {
+			data := storagetest.Bytes(size, uint64(i))
+			want := sha256.Sum256(data)
+			opts := storage.PutOptions{Size: int64(size), ContentType: "application/pdf"}
+			if withSum {
+				opts.SHA256 = want[:]
+			}
+			key := storagetest.Key(t, fmt.Sprint("p", i))
+			obj, err := s.Put(ctx, key, iotest.HalfReader(bytes.NewReader(data)), opts)
+			if err != nil {
+				t.Fatalf("size %d (digest given: %v): %v", size, withSum, err)
+			}
+			if !bytes.Equal(obj.SHA256, want[:]) {
+				t.Fatalf("size %d: Put digest %x, want %x", size, obj.SHA256, want)
+			}
+			st, err := s.Stat(ctx, key)
+			if err != nil || st.Size != int64(size) || !bytes.Equal(st.SHA256, want[:]) {
+				t.Fatalf("size %d: Stat %+v, %v", size, st, err)
+			}
+			rc, _, err := s.Get(ctx, key, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			_ = rc.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("size %d: read back %d bytes (%v), differ", size, len(got), err)
+			}
+		}
+	}
+	const size = 9<<20 + 7
+	data := storagetest.Bytes(size+3<<20, 99)
+	sum := sha256.Sum256(data[:size])
+	boom := errors.New("client went away")
+	for _, tc := range []struct {
+		name    string
+		r       io.Reader
+		sum     []byte
+		wantErr error
+	}{
+		{"longer", bytes.NewReader(data), sum[:], storage.ErrSizeMismatch},
+		{"wrong digest", bytes.NewReader(data[1 : size+1]), sum[:], storage.ErrDigestMismatch},
+		{"reader error", &failingReader{r: bytes.NewReader(data[:5<<20]), err: boom}, sum[:], boom},
+		{"shorter", bytes.NewReader(data[:size-1]), nil, storage.ErrSizeMismatch},
+	} {
+		key := storagetest.Key(t, "bad")
+		_, err := s.Put(ctx, key, tc.r, storage.PutOptions{Size: size, ContentType: "application/pdf", SHA256: tc.sum})
+		if !errors.Is(err, tc.wantErr) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.wantErr)
+		}
+		if _, err := s.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("%s: object visible after a failed Put: %v", tc.name, err)
+		}
+		if n := tmpCount(t, dir); n != 0 {
+			t.Fatalf("%s: %d temporary files left", tc.name, n)
+		}
+	}
+}
+
+// TestPut_Canceled: a Put whose context ends while it streams fails with
+// the context's error and stores nothing.
+func TestPut_Canceled(t *testing.T) {
+	dir := t.TempDir()
+	s, err := fs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := storagetest.Bytes(8<<20, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &blockingReader{first: data[:1<<20], rest: data[1<<20:], started: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	key := storagetest.Key(t, "canceled")
+	go func() {
+		_, err := s.Put(ctx, key, r, storage.PutOptions{Size: int64(len(data)), ContentType: "image/png"})
+		done <- err
+	}()
+	<-r.started
+	cancel()
+	close(r.release)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put after cancel: %v, want context.Canceled", err)
+	}
+	if _, err := s.Stat(context.Background(), key); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("object visible after a canceled Put: %v", err)
+	}
+	if n := tmpCount(t, dir); n != 0 {
+		t.Fatalf("%d temporary files left", n)
 	}
 }
