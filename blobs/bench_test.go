@@ -84,42 +84,11 @@ func (p *phases) add(q phases) {
 	p.cold = q.cold
 }
 
-// sourceFile writes size bytes of the patterned stream to a new file in
-// dir and fsyncs it, before any timing starts, so an upload sends them as
-// a file-sync client does: from a file, which net/http hands to the
-// kernel (sendfile) instead of copying it through 32 KiB buffers. The
-// client then costs the 2-core machine little CPU beside syncd, as it
-// would from another machine. The caller closes and removes it.
-func sourceFile(tb testing.TB, dir string, size int64, seed uint64) *os.File {
-	tb.Helper()
-	f, err := os.CreateTemp(dir, "upload-src-*")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := io.Copy(f, newPatterned(size, seed)); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Sync(); err != nil { // its writeback must not land in a timed region
-		tb.Fatal(err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		tb.Fatal(err)
-	}
-	return f
-}
-
-func dropSource(f *os.File) {
-	_ = f.Close() // read-only from here
-	_ = os.Remove(f.Name())
-}
-
 // roundTrip uploads size bytes through syncd (presign, PUT, commit) and
 // downloads them (presign-download, GET); it returns each phase's time.
 func (e *env) roundTrip(size int64, seed uint64) phases {
 	e.t.Helper()
 	hash := patternedHash(size, seed)
-	src := sourceFile(e.t, filepath.Dir(e.dir), size, seed)
-	defer dropSource(src)
 	var ph phases
 	cpu0 := processCPU()
 	start := time.Now()
@@ -129,7 +98,7 @@ func (e *env) roundTrip(size int64, seed uint64) phases {
 	}
 	ph.presign = time.Since(start)
 	start = time.Now()
-	req, _ := http.NewRequest(http.MethodPut, e.abs(ans.URL), src)
+	req, _ := http.NewRequest(http.MethodPut, e.abs(ans.URL), newPatterned(size, seed))
 	req.ContentLength = size
 	for k, v := range ans.Headers {
 		req.Header.Set(k, v)
@@ -187,10 +156,8 @@ func storePut(tb testing.TB, dir string, size int64, seed uint64) time.Duration 
 // loopbackPut times a PUT of size bytes over loopback HTTP to a handler
 // that reads the body into a 1 MiB buffer and drops it: the transfer's
 // network cost without storing or hashing.
-func loopbackPut(tb testing.TB, dir, url string, size int64, seed uint64) time.Duration {
-	src := sourceFile(tb, dir, size, seed)
-	defer dropSource(src)
-	req, _ := http.NewRequest(http.MethodPut, url, src)
+func loopbackPut(tb testing.TB, url string, size int64, seed uint64) time.Duration {
+	req, _ := http.NewRequest(http.MethodPut, url, newPatterned(size, seed))
 	req.ContentLength = size
 	start := time.Now()
 	resp, err := bulkClient.Do(req)
@@ -241,7 +208,7 @@ func BenchmarkFS_UploadDownload64MiB(b *testing.B) {
 		bCPU += processCPU() - c0
 		bw, br, note = bw+w.Elapsed, br+r.Elapsed, r.Note
 		sp += storePut(b, e.dir, size, uint64(1000+i))
-		lp += loopbackPut(b, filepath.Dir(e.dir), sink, size, uint64(i+1))
+		lp += loopbackPut(b, sink, size, uint64(i+1))
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
 		ph.add(e.roundTrip(size, uint64(i+1)))
