@@ -74,6 +74,9 @@ type Reservation struct {
 	// that reserves elsewhere (another region) does not call it; the
 	// gateway then commits them itself.
 	Also func(*synclog.Batch) error
+	// Authorized: the gateway checked the user's write role on the
+	// workspace just before (Intents need not look it up again).
+	Authorized bool
 }
 
 // Intent is an upload intent as Intents answers it.
@@ -93,8 +96,9 @@ type Consumption struct {
 	IntentID, WorkspaceID, Hash, MimeType string
 	SizeBytes                             int64
 	StorageID                             string
-	// Also: as Reservation.Also.
-	Also func(*synclog.Batch) error
+	// Also and Authorized: as Reservation's.
+	Also       func(*synclog.Batch) error
+	Authorized bool
 }
 
 // Config configures a Gateway.

@@ -335,3 +335,46 @@ func dump(t *testing.T, v *synclog.View, p byte) string {
 	}
 	return sb.String()
 }
+
+type countingRoles struct {
+	roles
+	n atomic.Int64
+}
+
+func (c *countingRoles) Role(ctx context.Context, ws, user string) (string, error) {
+	c.n.Add(1)
+	return c.roles.Role(ctx, ws, user)
+}
+
+// TestAuthorized_SkipsTheSecondRoleLookup: a caller that checked the write
+// role itself (the storage gateway) spares Reserve and Consume their own
+// lookup; without the flag they check, and an empty user is refused either
+// way.
+func TestAuthorized_SkipsTheSecondRoleLookup(t *testing.T) {
+	f := newFixture(t, 0)
+	r := &countingRoles{roles: roles{"alice": "owner", "victor": "viewer"}}
+	s, err := New(Config{DB: f.db, Roles: r, Now: f.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := ReserveRequest{WorkspaceID: "ws-1", Hash: hashN(1), MimeType: "image/png", SizeBytes: 5, Authorized: true}
+	in, err := s.Reserve(ctx, "alice", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Consume(ctx, "alice", ConsumeRequest{WorkspaceID: "ws-1", IntentID: in.IntentID, Hash: hashN(1), MimeType: "image/png", SizeBytes: 5, Authorized: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.n.Load(); n != 0 {
+		t.Fatalf("%d role lookups with Authorized, want 0", n)
+	}
+	_, err = s.Reserve(ctx, "", req)
+	wantStatus(t, err, 401)
+	req.Authorized, req.Hash = false, hashN(2)
+	_, err = s.Reserve(ctx, "victor", req)
+	wantStatus(t, err, 403)
+	if n := r.n.Load(); n != 1 {
+		t.Fatalf("%d role lookups without Authorized, want 1", n)
+	}
+}
