@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/or3/syncd/syncerr"
@@ -32,8 +33,11 @@ func (o *optInt) UnmarshalJSON(b []byte) error {
 		*o = optInt{}
 		return nil
 	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
+	// b is one JSON value (the decoder checked it): ParseFloat reads a
+	// number exactly as encoding/json would and refuses every other
+	// kind of value (a string starts with a quote).
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
 		return errNotInt
 	}
 	if f != math.Trunc(f) || math.Abs(f) > maxSafeInt {
