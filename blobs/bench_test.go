@@ -324,7 +324,8 @@ func TestTransfer_MemoryFlat(t *testing.T) {
 // syncd at all), and the flow's presigned PUT alone. CPU per file is
 // printed for this process (syncd + clients) and for MinIO when
 // SYNCD_TEST_S3_PID names it. SYNCD_BENCH_S3_WORKERS sets the
-// concurrency of every side (default 16). One workspace is bounded by
+// concurrency of every side (default 16); SYNCD_BENCH_S3_PROFILE_FLOW=1
+// runs the flow alone (for -cpuprofile; the references then read 0). One workspace is bounded by
 // its log fsyncs: the intents and the engine serialize a workspace's
 // reservations and server-authored writes (versions are gap-free); many
 // workspaces share fsyncs through group commit.
