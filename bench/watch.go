@@ -6,10 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,13 +23,21 @@ import (
 // fanoutTarget is issue 4's delivery-latency target.
 var fanoutTarget = &Target{Op: "<=", Value: 10, Source: "issue 4"}
 
-// watcher is one SSE stream read by its own goroutine over a bare TCP
-// connection (no http.Client per stream: 10,000 of them must fit).
+// watcher is one SSE stream over a bare TCP connection (no http.Client per
+// stream: 10,000 of them must fit). On Linux the harness's epoll readers
+// (watch_linux.go) read every stream, a few goroutines for all of them,
+// so the client's share of the two cores is a read per delivery, not a
+// goroutine wake-up and two reads; elsewhere a goroutine reads each.
 type watcher struct {
-	conn  net.Conn
+	conn  net.Conn // the goroutine reader's; nil when an epoll reader has the socket
+	fd    int      // the epoll reader's socket, -1 once closed
+	rd    *reactor
+	p     sseParser
+	now   int64 // when the bytes being parsed were read, unix ns
 	last  atomic.Uint64 // version of the last event received
 	count atomic.Int64
 	bad   atomic.Pointer[string] // first protocol or order problem
+	on    func(w *watcher, version uint64, now int64)
 }
 
 // sseEvent is one parsed event: its id (0 when absent) and its name.
@@ -36,54 +46,213 @@ type sseEvent struct {
 	event string
 }
 
-// readSSE reads events from rd until it fails, calling on for each
-// complete event. Lines longer than the buffer (large data lines) are
-// skipped in pieces: only id and event lines matter here.
-func readSSE(rd *bufio.Reader, on func(sseEvent)) error {
-	var ev sseEvent
-	var have bool
-	for {
-		line, err := rd.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// The middle of a long data line: discard up to its end.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = rd.ReadSlice('\n')
+// sseParser decodes an SSE stream incrementally from whatever pieces the
+// socket returns, inside HTTP/1.1 chunked framing when chunked is set.
+// It keeps only the head of the current line (ids and event names are
+// short; data lines are skipped), so it allocates nothing per event.
+type sseParser struct {
+	chunked bool
+	cst     uint8 // chunk state: csSize, csExt, csData, csCRLF, csEnd
+	left    int64 // bytes left in the current chunk
+	line    [48]byte
+	n       int  // bytes of line held
+	long    bool // the line is longer than line
+	ev      sseEvent
+	have    bool
+	on      func(sseEvent)
+}
+
+const (
+	csSize = iota
+	csExt
+	csData
+	csCRLF
+	csEnd
+)
+
+// errStreamEnd is the chunked body's last chunk: the server ended the stream.
+var errStreamEnd = errors.New("SSE stream ended")
+
+// feed parses b, calling p.on for every complete event.
+func (p *sseParser) feed(b []byte) error {
+	if !p.chunked {
+		return p.sse(b)
+	}
+	for len(b) > 0 {
+		switch p.cst {
+		case csSize:
+			c := b[0]
+			b = b[1:]
+			switch {
+			case c >= '0' && c <= '9':
+				p.left = p.left<<4 | int64(c-'0')
+			case c >= 'a' && c <= 'f':
+				p.left = p.left<<4 | int64(c-'a'+10)
+			case c >= 'A' && c <= 'F':
+				p.left = p.left<<4 | int64(c-'A'+10)
+			case c == '\r':
+			case c == '\n':
+				if err := p.sizeDone(); err != nil {
+					return err
+				}
+			default:
+				p.cst = csExt
 			}
-			if err != nil {
+			if p.left > 1<<40 {
+				return fmt.Errorf("bad chunk size")
+			}
+		case csExt:
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				return nil
+			}
+			b = b[i+1:]
+			if err := p.sizeDone(); err != nil {
 				return err
 			}
-			have = true
-			continue
+		case csData:
+			n := int(min(p.left, int64(len(b))))
+			if err := p.sse(b[:n]); err != nil {
+				return err
+			}
+			b = b[n:]
+			if p.left -= int64(n); p.left == 0 {
+				p.cst = csCRLF
+			}
+		case csCRLF:
+			c := b[0]
+			b = b[1:]
+			switch c {
+			case '\r':
+			case '\n':
+				p.cst = csSize
+			default:
+				return fmt.Errorf("bad chunk end %q", c)
+			}
+		case csEnd:
+			return errStreamEnd
+		}
+	}
+	return nil
+}
+
+func (p *sseParser) sizeDone() error {
+	if p.left == 0 {
+		p.cst = csEnd
+		return errStreamEnd
+	}
+	p.cst = csData
+	return nil
+}
+
+// sse parses the stream's own bytes.
+func (p *sseParser) sse(b []byte) error {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		seg := b
+		if i >= 0 {
+			seg = b[:i]
+		}
+		if !p.long {
+			if room := len(p.line) - p.n; len(seg) > room {
+				p.n += copy(p.line[p.n:], seg[:room])
+				p.long = true
+			} else {
+				p.n += copy(p.line[p.n:], seg)
+			}
+		}
+		if i < 0 {
+			return nil
+		}
+		b = b[i+1:]
+		if err := p.endLine(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *sseParser) endLine() error {
+	line, long := bytes.TrimRight(p.line[:p.n], "\r"), p.long
+	p.n, p.long = 0, false
+	switch {
+	case len(line) == 0 && !long:
+		if p.have {
+			p.on(p.ev)
+		}
+		p.ev, p.have = sseEvent{}, false
+	case len(line) > 0 && line[0] == ':':
+		// comment / heartbeat
+	case bytes.HasPrefix(line, []byte("id:")):
+		v, err := strconv.ParseUint(string(bytes.TrimSpace(line[3:])), 10, 64)
+		if err != nil || long {
+			return fmt.Errorf("bad SSE id line %q", line)
+		}
+		p.ev.id, p.have = v, true
+	case bytes.HasPrefix(line, []byte("event:")):
+		p.ev.event, p.have = string(bytes.TrimSpace(line[6:])), true
+	default:
+		p.have = true // data: or another field
+	}
+	return nil
+}
+
+// readSSE reads an SSE stream (no chunked framing) from rd until it fails,
+// calling on for each complete event.
+func readSSE(rd io.Reader, on func(sseEvent)) error {
+	p := sseParser{on: on}
+	buf := make([]byte, 4096)
+	for {
+		n, err := rd.Read(buf)
+		if n > 0 {
+			if perr := p.feed(buf[:n]); perr != nil {
+				return perr
+			}
 		}
 		if err != nil {
 			return err
 		}
-		line = bytes.TrimRight(line, "\r\n")
-		switch {
-		case len(line) == 0:
-			if have {
-				on(ev)
-			}
-			ev, have = sseEvent{}, false
-		case line[0] == ':':
-			// comment / heartbeat
-		case bytes.HasPrefix(line, []byte("id:")):
-			v, perr := strconv.ParseUint(string(bytes.TrimSpace(line[3:])), 10, 64)
-			if perr != nil {
-				return fmt.Errorf("bad SSE id line %q", line)
-			}
-			ev.id, have = v, true
-		case bytes.HasPrefix(line, []byte("event:")):
-			ev.event, have = string(bytes.TrimSpace(line[6:])), true
-		default:
-			have = true // data: or another field
-		}
 	}
 }
 
+// event checks one event of the stream: no named event, versions one by
+// one (no gap, duplicate or disorder).
+func (w *watcher) event(ev sseEvent) {
+	if ev.event != "" {
+		s := fmt.Sprintf("unexpected event %q", ev.event)
+		w.bad.CompareAndSwap(nil, &s)
+		return
+	}
+	last := w.last.Load()
+	if ev.id != last+1 && w.bad.Load() == nil {
+		s := fmt.Sprintf("version %d after %d (gap, duplicate or disorder)", ev.id, last)
+		w.bad.CompareAndSwap(nil, &s)
+	}
+	w.last.Store(ev.id)
+	w.count.Add(1)
+	if w.on != nil {
+		w.on(w, ev.id, w.now)
+	}
+}
+
+// received parses bytes read from the stream at now; false: the stream is
+// over (ended by the server, or a protocol problem, recorded in bad).
+func (w *watcher) received(b []byte, now int64) bool {
+	w.now = now
+	if err := w.p.feed(b); err != nil {
+		if !errors.Is(err, errStreamEnd) {
+			s := err.Error()
+			w.bad.CompareAndSwap(nil, &s)
+		}
+		return false
+	}
+	return true
+}
+
 // openWatcher opens GET /v1/sync/watch for ws from cursor and starts its
-// reader; onEvent is called from the reader for every change event.
-func (r *run) openWatcher(ctx context.Context, base string, ws *wsState, cursor uint64, onEvent func(w *watcher, version uint64)) (*watcher, error) {
+// reader; onEvent is called from the reader for every change event, with
+// the time its bytes were read.
+func (r *run) openWatcher(ctx context.Context, base string, ws *wsState, cursor uint64, onEvent func(w *watcher, version uint64, now int64)) (*watcher, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
@@ -111,38 +280,53 @@ func (r *run) openWatcher(ctx context.Context, base string, ws *wsState, cursor 
 		return nil, fmt.Errorf("watch: HTTP %s", resp.Status)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	w := &watcher{conn: conn}
+	w := &watcher{fd: -1, on: onEvent}
+	w.p.on = w.event
+	w.p.chunked = len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"
+	rest, _ := br.Peek(br.Buffered()) // the body's first bytes, read with the headers
+	if !w.received(rest, time.Now().UnixNano()) {
+		_ = conn.Close()
+		return w, nil
+	}
+	if startEpollReader(w, conn) {
+		return w, nil
+	}
+	w.conn = conn
 	go func() {
-		err := readSSE(bufio.NewReaderSize(resp.Body, 1024), func(ev sseEvent) {
-			if ev.event != "" {
-				s := fmt.Sprintf("unexpected event %q", ev.event)
-				w.bad.CompareAndSwap(nil, &s)
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if n > 0 && !w.received(buf[:n], time.Now().UnixNano()) {
 				return
 			}
-			if ev.id != w.last.Load()+1 && w.bad.Load() == nil {
-				s := fmt.Sprintf("version %d after %d (gap, duplicate or disorder)", ev.id, w.last.Load())
-				w.bad.CompareAndSwap(nil, &s)
+			if err != nil {
+				return // the stream ends when the phase closes the connection
 			}
-			w.last.Store(ev.id)
-			w.count.Add(1)
-			if onEvent != nil {
-				onEvent(w, ev.id)
-			}
-		})
-		_ = err // the stream ends when the phase closes the connection
+		}
 	}()
 	return w, nil
+}
+
+// close ends the stream (idempotent).
+func (w *watcher) close() {
+	if w.rd != nil {
+		w.rd.remove(w)
+		return
+	}
+	if w.conn != nil {
+		_ = w.conn.Close()
+	}
 }
 
 // openWatchers opens n watchers in parallel and waits until syncd counts
 // them (its syncd_watchers gauge), so measurements start with all of them
 // registered.
-func (r *run) openWatchers(ctx context.Context, ws *wsState, n int, onEvent func(*watcher, uint64)) ([]*watcher, error) {
+func (r *run) openWatchers(ctx context.Context, ws *wsState, n int, onEvent func(*watcher, uint64, int64)) ([]*watcher, error) {
 	return r.openWatchersAt(ctx, r.cl, ws, n, onEvent)
 }
 
 // openWatchersAt is openWatchers against cl's server.
-func (r *run) openWatchersAt(ctx context.Context, cl *client, ws *wsState, n int, onEvent func(*watcher, uint64)) ([]*watcher, error) {
+func (r *run) openWatchersAt(ctx context.Context, cl *client, ws *wsState, n int, onEvent func(*watcher, uint64, int64)) ([]*watcher, error) {
 	ws0 := make([]*watcher, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -192,7 +376,7 @@ func (r *run) openWatchersAt(ctx context.Context, cl *client, ws *wsState, n int
 func closeWatchers(ws []*watcher) {
 	for _, w := range ws {
 		if w != nil {
-			_ = w.conn.Close()
+			w.close()
 		}
 	}
 }
@@ -208,16 +392,28 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 	}
 	total := max(int(f.Duration.Seconds()*float64(f.Rate)), 1)
 	started := make([]atomic.Int64, total+1) // version → push start, unix ns
+	acked := make([]atomic.Int64, total+1)   // version → push answered
+	first := make([]atomic.Int64, total+1)   // version → its first delivery read
+	lastAt := make([]atomic.Int64, total+1)  // version → its last delivery read
 	lat := baseline.NewHistogram()
 	var lastDelivery atomic.Int64
-	onEvent := func(_ *watcher, v uint64) {
-		now := time.Now().UnixNano()
+	onEvent := func(_ *watcher, v uint64, now int64) {
 		if v <= uint64(total) {
 			if t0 := started[v].Load(); t0 > 0 {
 				lat.Record(time.Duration(now - t0))
 			}
+			first[v].CompareAndSwap(0, now)
+			for {
+				l := lastAt[v].Load()
+				if now <= l || lastAt[v].CompareAndSwap(l, now) {
+					break
+				}
+			}
 		}
 		lastDelivery.Store(now)
+	}
+	if err := r.fanoutBaseline(); err != nil {
+		return err
 	}
 	watchers, err := r.openWatchers(ctx, ws, f.Watchers, onEvent)
 	if err != nil {
@@ -242,6 +438,7 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 		r.wl.genOp(rng, ws, &bb, "dev-fanout")
 		started[k].Store(time.Now().UnixNano())
 		res, err := r.cl.push(ctx, ws.user, bb.finish())
+		acked[k].Store(time.Now().UnixNano())
 		if err == nil {
 			err = r.wl.record(ws, bb.seqs, res)
 		}
@@ -293,6 +490,22 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 	r.rep.Check(fmt.Sprintf("watchers received every change (%d watchers)", f.Watchers), complete == int64(len(watchers)),
 		"%d of %d watchers got all %d changes in version order, no gap or duplicate%s", complete, len(watchers), total, orBad(firstBad))
 
+	// Where a push's time goes: its answer, then the first and the last of
+	// its deliveries read by this client, each from the push's start.
+	var ackMs, firstMs, lastMs, spreadMs []float64
+	for k := 1; k <= total; k++ {
+		t0, f0, l0 := started[k].Load(), first[k].Load(), lastAt[k].Load()
+		if t0 == 0 || f0 == 0 {
+			continue
+		}
+		ackMs = append(ackMs, float64(acked[k].Load()-t0)/1e6)
+		firstMs = append(firstMs, float64(f0-t0)/1e6)
+		lastMs = append(lastMs, float64(l0-t0)/1e6)
+		spreadMs = append(spreadMs, float64(l0-f0)/1e6)
+	}
+	timeline := fmt.Sprintf("; per push, median (p99) from its start: answered %s, first delivery read %s, last %s; spread first→last %s",
+		medP99(ackMs), medP99(firstMs), medP99(lastMs), medP99(spreadMs))
+
 	lb := r.loopback[100]
 	name := fmt.Sprintf("%d watchers @ %d pushes/s", f.Watchers, f.Rate)
 	target := (*Target)(nil)
@@ -321,6 +534,7 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 				fig.Note += fmt.Sprintf("; CPU per delivery (pushes included): syncd %.1f µs, load client %.1f µs",
 					float64((srv1-srv0).Microseconds())/float64(deliveries), float64((own1-own0).Microseconds())/float64(deliveries))
 			}
+			fig.Note += timeline + "; load " + loadAvg()
 		}
 		r.rep.Add(fig)
 	}
@@ -332,6 +546,36 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 	}
 	r.rep.Add(fig)
 	return nil
+}
+
+// fanoutBaseline measures the loopback HTTP baseline of 100 clients when
+// the run has not (only the fan-out phase runs), so the fan-out figures
+// always have their same-run baseline.
+func (r *run) fanoutBaseline() error {
+	if _, ok := r.loopback[100]; ok {
+		return nil
+	}
+	lb, err := baseline.LoopbackHTTP(100, r.sz.Baseline)
+	if err != nil {
+		return err
+	}
+	if r.loopback == nil {
+		r.loopback = map[int]baseline.Result{}
+	}
+	r.loopback[100] = lb
+	r.rep.Add(Figure{Section: "baseline", Name: "loopback HTTP, trivial handler, 100 clients", Unit: "req/s", Value: lb.OpsPerSec(),
+		Note: "p50 " + lb.Latencies.Percentile(50).String() + ", p99 " + lb.Latencies.Percentile(99).String() + " (measured before the fan-out phase)"})
+	return nil
+}
+
+// medP99 formats the median and the 99th percentile of xs (ms).
+func medP99(xs []float64) string {
+	if len(xs) == 0 {
+		return "n/a"
+	}
+	slices.Sort(xs)
+	at := func(p float64) float64 { return xs[min(len(xs)-1, int(p*float64(len(xs))))] }
+	return fmt.Sprintf("%.2f (%.2f) ms", at(0.5), at(0.99))
 }
 
 // idleRSS opens IdleWatchers idle SSE streams and reports syncd's RSS
