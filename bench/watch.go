@@ -33,7 +33,7 @@ type watcher struct {
 	fd    int      // the epoll reader's socket, -1 once closed
 	rd    *reactor
 	p     sseParser
-	now   int64 // when the bytes being parsed were read, unix ns
+	now   int64         // when the bytes being parsed were read, unix ns
 	last  atomic.Uint64 // version of the last event received
 	count atomic.Int64
 	bad   atomic.Pointer[string] // first protocol or order problem
