@@ -344,9 +344,10 @@ func (s *Store) SweepPartial(ctx context.Context, before time.Time) (int, error)
 }
 
 // PresignPut implements storage.Presigner: the upload must carry the
-// returned headers (Content-Type and, when o.SHA256 is set, the checksum),
-// which are part of the signature, so the store accepts only the bytes
-// the intent describes.
+// returned headers (Content-Type, Content-Length and, when o.SHA256 is
+// set, the checksum), which are part of the signature, so the store
+// accepts only the bytes the intent describes, and refuses a body of
+// another length before reading it.
 func (s *Store) PresignPut(ctx context.Context, key string, o storage.PutOptions, ttl time.Duration) (string, http.Header, error) {
 	if !storage.ValidKey(key) {
 		return "", nil, fmt.Errorf("%w: %q", storage.ErrInvalidKey, key)
@@ -362,9 +363,15 @@ func (s *Store) PresignPut(ctx context.Context, key string, o storage.PutOptions
 		if ttl < time.Second || ttl > 7*24*time.Hour {
 			return "", nil, fmt.Errorf("storage/s3: presigned URL lifetime %v outside 1 s .. 7 days", ttl)
 		}
-		signed := make(map[string]string, len(h))
+		signed := make(map[string]string, len(h)+1)
 		for k := range h {
 			signed[strings.ToLower(k)] = h.Get(k)
+		}
+		if o.Size > 0 {
+			// The length too: the store refuses a longer or shorter body
+			// on its headers, before it reads the body.
+			h.Set("Content-Length", strconv.FormatInt(o.Size, 10))
+			signed["content-length"] = h.Get("Content-Length")
 		}
 		return s.sig.presign(http.MethodPut, key, time.Now(), ttl, signed), h, nil
 	}

@@ -81,6 +81,18 @@ func TestPresign_PutAndGet(t *testing.T) {
 			t.Fatalf("object stored after a refused PUT: %v", err)
 		}
 	})
+	t.Run("OtherLengthRefusedOnItsHeaders", func(t *testing.T) {
+		// The signed Content-Length: refused as a signature mismatch
+		// (403), not after reading the body (a checksum error is 400).
+		for _, body := range [][]byte{append(append([]byte(nil), data...), 0), data[:len(data)-1]} {
+			if code := put(body, h); code != http.StatusForbidden {
+				t.Fatalf("PUT of %d bytes for %d answered %d, want 403", len(body), len(data), code)
+			}
+		}
+		if _, err := s.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("object stored after a refused PUT: %v", err)
+		}
+	})
 	t.Run("HeadersRequired", func(t *testing.T) {
 		if code := put(data, http.Header{}); code/100 == 2 {
 			t.Fatalf("PUT without the signed headers answered %d", code)
