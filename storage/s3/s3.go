@@ -147,7 +147,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage/s3: %w", err)
 	}
-	s := &Store{c: c, bucket: cfg.Bucket, http: &http.Client{Transport: opts.Transport}, maxRetries: opts.MaxRetries}
+	s := &Store{c: c, bucket: cfg.Bucket, maxRetries: opts.MaxRetries, http: &http.Client{
+		Transport: opts.Transport,
+		// As minio-go: a redirect is an answer, never followed with the
+		// signature of another URL.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 	if cfg.AccessKey != "" && cfg.SecretKey != "" {
 		s.sig = newSigner(cfg, opts.Region)
 	}

@@ -2,11 +2,17 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	msigner "github.com/minio/minio-go/v7/pkg/signer"
+
+	"github.com/or3/syncd/storage"
 )
 
 const (
@@ -79,6 +85,77 @@ func TestSigner_SameAsMinioGo(t *testing.T) {
 				t.Fatalf("%s: HEAD Authorization\n got %s\nwant %s", c.Endpoint, got, want)
 			}
 			break
+		}
+	}
+}
+
+// TestHead_Answers: Stat's HEAD against a fake store: size, type and the
+// full-object SHA-256 read back (a composite checksum is not the
+// object's digest); 404 is ErrNotFound; 503 is retried; 403 and a
+// redirect are errors that are not ErrNotFound; the request is signed
+// and asks for the checksum.
+func TestHead_Answers(t *testing.T) {
+	sum := "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+	var calls atomic.Int64
+	var answer atomic.Value // func(w http.ResponseWriter)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.Method != http.MethodHead || r.Header.Get("X-Amz-Checksum-Mode") != "ENABLED" ||
+			!strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential="+exampleAccess+"/") || r.URL.Path != "/bkt/a/b" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		answer.Load().(func(http.ResponseWriter))(w)
+	}))
+	defer srv.Close()
+	// Open would check the bucket through minio-go: the Store by hand.
+	cfg := Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Bucket: "bkt", AccessKey: exampleAccess, SecretKey: exampleSecret, PathStyle: true}
+	s := &Store{bucket: "bkt", sig: newSigner(cfg, "us-east-1"), maxRetries: 3, http: &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	ok := func(typ string) func(http.ResponseWriter) {
+		return func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", "5000")
+			w.Header().Set("Content-Type", "image/png")
+			w.Header().Set("X-Amz-Checksum-Sha256", sum)
+			if typ != "" {
+				w.Header().Set("X-Amz-Checksum-Type", typ)
+			}
+		}
+	}
+	ctx := context.Background()
+	for _, typ := range []string{"", "FULL_OBJECT", "COMPOSITE"} {
+		answer.Store(ok(typ))
+		obj, err := s.Stat(ctx, "a/b")
+		if err != nil || obj.Size != 5000 || obj.ContentType != "image/png" || (len(obj.SHA256) == 32) != (typ != "COMPOSITE") {
+			t.Fatalf("checksum type %q: %+v %v", typ, obj, err)
+		}
+	}
+	answer.Store(func(w http.ResponseWriter) { w.WriteHeader(http.StatusNotFound) })
+	if _, err := s.Stat(ctx, "a/b"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("404: %v", err)
+	}
+	var n atomic.Int64
+	answer.Store(func(w http.ResponseWriter) {
+		if n.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		ok("")(w)
+	})
+	if obj, err := s.Stat(ctx, "a/b"); err != nil || obj.Size != 5000 {
+		t.Fatalf("503 then 200: %+v %v", obj, err)
+	}
+	for _, code := range []int{http.StatusForbidden, http.StatusMovedPermanently} {
+		answer.Store(func(w http.ResponseWriter) {
+			w.Header().Set("Location", "http://elsewhere.invalid/")
+			w.WriteHeader(code)
+		})
+		before := calls.Load()
+		if _, err := s.Stat(ctx, "a/b"); err == nil || errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("%d: %v, want an error that is not ErrNotFound", code, err)
+		}
+		if calls.Load() != before+1 {
+			t.Fatalf("%d: %d requests, want 1 (not retried, not followed)", code, calls.Load()-before)
 		}
 	}
 }
