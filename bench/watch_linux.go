@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // reactor reads the SSE streams whose sockets are in its epoll set
@@ -114,7 +115,7 @@ func (rd *reactor) loop() {
 		var werr error
 		err := rd.wait.Read(func(fd uintptr) bool {
 			for {
-				n, werr = syscall.EpollWait(int(fd), evs, 0)
+				n, werr = epollPoll(int(fd), evs)
 				if !errors.Is(werr, syscall.EINTR) {
 					return n > 0 || werr != nil // else wait until the set is readable
 				}
@@ -136,11 +137,27 @@ func (rd *reactor) loop() {
 	}
 }
 
+// epollPoll is epoll_wait without waiting. It and the reads are raw
+// system calls: none of them can block (the sockets are non-blocking), and
+// the runtime's bookkeeping around a system call (and its sysmon, woken
+// to watch Ps in system calls) would cost more than the call.
+func epollPoll(epfd int, evs []syscall.EpollEvent) (int, error) {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
 // read takes what w's socket holds (under rd.mu).
 func (rd *reactor) read(w *watcher) {
-	n, err := syscall.Read(w.fd, rd.buf)
-	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(w.fd), uintptr(unsafe.Pointer(&rd.buf[0])), uintptr(len(rd.buf)))
+	if e == syscall.EAGAIN || e == syscall.EINTR {
 		return
+	}
+	n := int(r)
+	if e != 0 {
+		n = 0
 	}
 	if n > 0 && w.received(rd.buf[:n], time.Now().UnixNano()) {
 		return

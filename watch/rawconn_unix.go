@@ -2,7 +2,10 @@
 
 package watch
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // nonBlockingWrites: a parked stream's fan-out writes straight to the
 // socket without waiting (tryWrite).
@@ -13,20 +16,23 @@ func tryWrite(rc syscall.RawConn, p []byte) (n int, err error) {
 	var werr error
 	err = rc.Write(func(fd uintptr) bool {
 		for n < len(p) {
-			m, e := syscall.Write(int(fd), p[n:])
-			if m > 0 {
-				n += m
-			}
+			// A raw system call: the socket is non-blocking, so the write
+			// cannot block, and the runtime's bookkeeping around a system
+			// call (entersyscall, and its sysmon watching Ps in system
+			// calls) is a cost a fan-out pays once per watcher.
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+			m := int(r)
 			switch {
 			case e == syscall.EINTR:
 			case e == syscall.EAGAIN:
 				return true
-			case e != nil:
+			case e != 0:
 				werr = e
 				return true
 			case m <= 0:
 				return true
 			}
+			n += m
 		}
 		return true
 	})
