@@ -108,6 +108,10 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// separatedValueBytes is the smallest value Pebble stores in a blob file
+// rather than inline in its sstable (see PebbleOptions).
+const separatedValueBytes = 512
+
 // PebbleOptions returns the Pebble options syncd uses for cfg. Benchmarks
 // use them for the raw-Pebble baselines so that ratios compare like with
 // like. Its Cache carries a reference the caller releases (Cache.Unref)
@@ -126,6 +130,26 @@ func PebbleOptions(cfg Config) *pebble.Options {
 		Logger:                      pebbleLogger{cfg.Logger},
 	}
 	opts.CompactionConcurrencyRange = func() (int, int) { return 1, 2 }
+	// Value separation: a flush writes every value of at least
+	// separatedValueBytes (the change entries and rows, which carry the op's
+	// ~1.4 KiB payload) into a blob file once, and the sstables keep a
+	// reference. Compactions then rewrite keys and references instead of
+	// payloads, so their CPU (snappy above all) and write amplification no
+	// longer grow with the payload bytes. The op_id index, counters and most
+	// system records stay inline. FormatNewest (FormatValueSeparation) is
+	// already the format syncd creates; older stores upgrade on open.
+	opts.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           separatedValueBytes,
+			MaxBlobReferenceDepth: 10,
+			// Rows are overwritten by edits; their old payloads are garbage
+			// in blob files that compactions rewrite once they are old and a
+			// fifth of the blob bytes is garbage.
+			RewriteMinimumAge:  5 * time.Minute,
+			TargetGarbageRatio: 0.2,
+		}
+	}
 	opts.EnsureDefaults()
 	for i := range opts.Levels {
 		opts.Levels[i].BlockSize = 32 << 10
