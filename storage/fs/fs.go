@@ -113,9 +113,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, o storage.PutO
 	if _, err = f.Write(hdr); err != nil {
 		return obj, fmt.Errorf("storage/fs: %w", err)
 	}
-	// Copy and hash in a pipeline: the SHA-256 of chunk i runs on another
-	// core while chunk i+1 is read and written, so hashing costs little
-	// wall time beside the disk.
+	// Read, write and hash in a pipeline (copyHashed): the SHA-256 and
+	// the file write of chunk i run while chunk i+1 is read, so the hash
+	// costs little wall time beside the network and the disk.
 	n, sum, err := s.copyHashed(ctx, f, int64(len(hdr)), r, o.Size)
 	if err != nil {
 		return obj, err
