@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,9 @@ import (
 	"github.com/or3/syncd/engine"
 	synclog "github.com/or3/syncd/log"
 )
+
+// syncdGCPercent is cmd/syncd's --gc-percent default.
+const syncdGCPercent = 400
 
 // ownerRoles makes everyone the owner of every workspace: the in-process
 // engine figure measures push, not membership.
@@ -72,6 +76,13 @@ func (r *run) enginePush(ctx context.Context) error {
 			}
 			batches[w] = append(batches[w], pb)
 		}
+	}
+	// The daemon runs Go's collector at its --gc-percent default unless
+	// GOGC is set (which this process and the child share): the engine
+	// figure runs under the same setting, so the ratio compares the same
+	// collector work.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(syncdGCPercent))
 	}
 	var ops atomic.Int64
 	var wg sync.WaitGroup
