@@ -101,12 +101,6 @@ func ParseURL(raw string) (Config, error) {
 type Store struct {
 	c      *minio.Client
 	bucket string
-	// sig signs presign-upload's URLs and Stat's HEAD (sign.go), sent
-	// with http over minio-go's transport; nil without credentials
-	// (anonymous: minio-go then does both).
-	sig        *signer
-	http       *http.Client
-	maxRetries int
 }
 
 // Open connects to cfg.Endpoint and creates the bucket when missing.
@@ -134,28 +128,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	} else {
 		opts.BucketLookup = minio.BucketLookupDNS
 	}
-	if opts.Transport == nil {
-		// minio-go's own default, made here so the HEADs of sign.go
-		// share its connections.
-		tr, err := minio.DefaultTransport(cfg.Secure)
-		if err != nil {
-			return nil, fmt.Errorf("storage/s3: %w", err)
-		}
-		opts.Transport = tr
-	}
 	c, err := minio.New(cfg.Endpoint, opts)
 	if err != nil {
 		return nil, fmt.Errorf("storage/s3: %w", err)
 	}
-	s := &Store{c: c, bucket: cfg.Bucket, maxRetries: opts.MaxRetries, http: &http.Client{
-		Transport: opts.Transport,
-		// As minio-go: a redirect is an answer, never followed with the
-		// signature of another URL.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-	if cfg.AccessKey != "" && cfg.SecretKey != "" {
-		s.sig = newSigner(cfg, opts.Region)
-	}
+	s := &Store{c: c, bucket: cfg.Bucket}
 	ok, err := c.BucketExists(ctx, cfg.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("storage/s3: bucket %s: %w", cfg.Bucket, err)
@@ -260,9 +237,6 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
 	if !storage.ValidKey(key) {
 		return storage.Object{}, fmt.Errorf("%w: %q", storage.ErrInvalidKey, key)
 	}
-	if s.sig != nil {
-		return s.head(ctx, key)
-	}
 	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{Checksum: true})
 	if err != nil {
 		return storage.Object{}, mapErr(key, err)
@@ -364,21 +338,11 @@ func (s *Store) PresignPut(ctx context.Context, key string, o storage.PutOptions
 	if len(o.SHA256) == 32 {
 		h.Set("x-amz-checksum-sha256", base64.StdEncoding.EncodeToString(o.SHA256))
 	}
-	if s.sig != nil {
-		if ttl < time.Second || ttl > 7*24*time.Hour {
-			return "", nil, fmt.Errorf("storage/s3: presigned URL lifetime %v outside 1 s .. 7 days", ttl)
-		}
-		signed := make(map[string]string, len(h)+1)
-		for k := range h {
-			signed[strings.ToLower(k)] = h.Get(k)
-		}
-		if o.Size > 0 {
-			// The length too: the store refuses a longer or shorter body
-			// on its headers, before it reads the body.
-			h.Set("Content-Length", strconv.FormatInt(o.Size, 10))
-			signed["content-length"] = h.Get("Content-Length")
-		}
-		return s.sig.presign(http.MethodPut, key, time.Now(), ttl, signed), h, nil
+	if o.Size > 0 {
+		// The length too (minio-go signs every header it is given): the
+		// store refuses a longer or shorter body on its headers, before it
+		// reads the body.
+		h.Set("Content-Length", strconv.FormatInt(o.Size, 10))
 	}
 	u, err := s.c.PresignHeader(ctx, http.MethodPut, s.bucket, key, ttl, nil, h)
 	if err != nil {
