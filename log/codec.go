@@ -118,7 +118,8 @@ var decPool = sync.Pool{New: func() any { return &decoder{dec: msgpack.NewDecode
 // elements than data has left. msgpack allocates a []byte field's declared
 // length before reading it, so without this a 30-byte record claiming a
 // 1.5 GB bin32 would allocate 1.5 GB (a replication message, a corrupt
-// block). Codes it does not know are left to msgpack's own errors.
+// block). Codes it does not know are left to msgpack's own errors. Bytes
+// after the value are refused too.
 func checkLengths(data []byte) error {
 	pos, need := 0, 1 // values still to walk
 	for need > 0 {
@@ -200,6 +201,13 @@ func checkLengths(data []byte) error {
 			return fmt.Errorf("msgpack: %d elements declared with %d bytes left", elems, len(data)-pos)
 		}
 		need += elems
+	}
+	if pos != len(data) {
+		// One record is one value: bytes after it are corruption, and
+		// accepting them would let two readers disagree about the record
+		// (decodeChangeFast refuses them; a splice at the record's end,
+		// as engine.withOrigin does, would land in them).
+		return fmt.Errorf("msgpack: %d bytes after the record", len(data)-pos)
 	}
 	return nil
 }

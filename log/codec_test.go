@@ -215,3 +215,36 @@ func TestCodec_DeclaredLengthBeyondDataAllocatesNothing(t *testing.T) {
 		t.Fatalf("round trip: %v %d %d", err, len(out.B), len(out.D))
 	}
 }
+
+// TestDecode_TrailingBytesRefused: a record is exactly one msgpack value.
+// Bytes after it are corruption for every type, the change record (whose
+// fast decoder refuses them) and the rest alike (found by FuzzDecodeRemote:
+// a remote change record with a byte after it was accepted by the general
+// decoder, and the origin spliced at its end landed in that byte).
+func TestDecode_TrailingBytesRefused(t *testing.T) {
+	ch, err := Encode(&ChangeRecord{Table: "threads", PK: "a", Op: OpPut, Payload: []byte(`{"id":"a"}`), OpID: "x", Fingerprint: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := Encode(&SystemEvent{Type: "user.create"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c ChangeRecord
+	if err := Decode([]byte("k"), ch, &c); err != nil {
+		t.Fatalf("well-formed change record: %v", err)
+	}
+	var s SystemEvent
+	if err := Decode([]byte("k"), sys, &s); err != nil {
+		t.Fatalf("well-formed system event: %v", err)
+	}
+	for _, extra := range [][]byte{{0x00}, {0xa0, 0x00}, {0xc0}} {
+		var ce *CorruptionError
+		if err := Decode([]byte("k"), append(append([]byte(nil), ch...), extra...), &c); !errors.As(err, &ce) {
+			t.Fatalf("change record + % x: got %v, want a corruption error", extra, err)
+		}
+		if err := Decode([]byte("k"), append(append([]byte(nil), sys...), extra...), &s); !errors.As(err, &ce) {
+			t.Fatalf("system event + % x: got %v, want a corruption error", extra, err)
+		}
+	}
+}
