@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/or3/syncd/storage"
 )
@@ -80,10 +81,13 @@ func EncodeGrant(key []byte, g Grant) (string, error) {
 // op and not expired at nowMs.
 func DecodeGrant(key []byte, token string, op byte, nowMs int64) (Grant, error) {
 	var g Grant
-	if len(token) == 0 || len(token) > MaxTokenLen {
+	// One token per grant: Go's base64 skips CR and LF anywhere, and a
+	// non-strict decoder ignores the last character's unused bits, so
+	// either would let other strings decode to the same signed grant.
+	if len(token) == 0 || len(token) > MaxTokenLen || strings.ContainsAny(token, "\r\n") {
 		return g, ErrBadGrant
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) < grantFixed+3+macLen {
 		return g, ErrBadGrant
 	}

@@ -172,3 +172,39 @@ func TestFileHashes(t *testing.T) {
 }
 
 var osStat = os.Stat
+
+// TestDecodeGrant_OneTokenPerGrant: a signed grant has exactly one token.
+// Go's base64 skips CR and LF, and a non-strict decoder ignores the last
+// character's unused bits; either would make another string decode to the
+// same grant (FuzzDecodeGrant found the line break).
+func TestDecodeGrant_OneTokenPerGrant(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	padded := 0
+	for _, ct := range []string{"a/b", "a/bc", "a/bcd"} {
+		g := Grant{Op: OpGet, ExpiresAtMs: 1 << 40, Size: 10, Key: "w00/aa/bb", ContentType: ct}
+		tok, err := EncodeGrant(testKey, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeGrant(testKey, tok, OpGet, 0); err != nil {
+			t.Fatalf("its own token: %v", err)
+		}
+		for _, other := range []string{tok[:5] + "\n" + tok[5:], tok[:5] + "\r\n" + tok[5:], tok + "\n"} {
+			if _, err := DecodeGrant(testKey, other, OpGet, 0); err == nil {
+				t.Fatalf("%q decoded as well as %q", other, tok)
+			}
+		}
+		if len(tok)%4 == 0 {
+			continue // no unused bits in the last character
+		}
+		padded++
+		last := strings.IndexByte(alphabet, tok[len(tok)-1])
+		other := tok[:len(tok)-1] + string(alphabet[last^1]) // only an unused bit differs
+		if _, err := DecodeGrant(testKey, other, OpGet, 0); err == nil {
+			t.Fatalf("%q decoded as well as %q", other, tok)
+		}
+	}
+	if padded == 0 {
+		t.Fatal("no token with unused bits was tried")
+	}
+}
