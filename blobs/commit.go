@@ -151,7 +151,7 @@ func (g *Gateway) Commit(ctx context.Context, user string, req CommitRequest) (C
 	}
 	recorded := false
 	err = g.cfg.Intents.Consume(ctx, user, Consumption{
-		IntentID: id, WorkspaceID: ws, Hash: in.Hash, MimeType: in.MimeType, SizeBytes: in.SizeBytes, StorageID: key, Authorized: true,
+		IntentID: id, WorkspaceID: ws, Hash: in.Hash, MimeType: in.MimeType, SizeBytes: in.SizeBytes, StorageID: key,
 		Also: func(b *synclog.Batch) error {
 			recorded = true
 			return g.appendEvent(b, evStored, user, now.UnixMilli(), &eventBody{Workspace: ws, Hash: in.Hash, Rec: rec})

@@ -74,9 +74,6 @@ type Reservation struct {
 	// that reserves elsewhere (another region) does not call it; the
 	// gateway then commits them itself.
 	Also func(*synclog.Batch) error
-	// Authorized: the gateway checked the user's write role on the
-	// workspace just before (Intents need not look it up again).
-	Authorized bool
 }
 
 // Intent is an upload intent as Intents answers it.
@@ -96,9 +93,8 @@ type Consumption struct {
 	IntentID, WorkspaceID, Hash, MimeType string
 	SizeBytes                             int64
 	StorageID                             string
-	// Also and Authorized: as Reservation's.
-	Also       func(*synclog.Batch) error
-	Authorized bool
+	// Also: as Reservation.Also.
+	Also func(*synclog.Batch) error
 }
 
 // Config configures a Gateway.

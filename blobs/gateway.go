@@ -258,7 +258,7 @@ func (g *Gateway) PresignUpload(ctx context.Context, user string, req PresignUpl
 		noted := false
 		in, err = g.cfg.Intents.Reserve(ctx, user, Reservation{
 			WorkspaceID: ws, Hash: hash, MimeType: mime, SizeBytes: size,
-			ExpiresAt: intentExp.Unix(), WorkspaceQuotaBytes: quota, Authorized: true,
+			ExpiresAt: intentExp.Unix(), WorkspaceQuotaBytes: quota,
 			Also: func(b *synclog.Batch) error {
 				noted = true
 				return g.appendPending(b, evPending, user, now, &pend)

@@ -84,7 +84,6 @@ func (a intentsAdapter) Reserve(ctx context.Context, user string, r blobs.Reserv
 	in, err := a.s.Reserve(ctx, user, intents.ReserveRequest{
 		IntentID: r.IntentID, WorkspaceID: r.WorkspaceID, Hash: r.Hash, MimeType: r.MimeType,
 		SizeBytes: r.SizeBytes, ExpiresAt: &exp, WorkspaceQuotaBytes: r.WorkspaceQuotaBytes, Also: r.Also,
-		Authorized: r.Authorized,
 	})
 	return intentOf(in), err
 }
@@ -97,7 +96,7 @@ func (a intentsAdapter) Get(ctx context.Context, ws, id string) (blobs.Intent, e
 func (a intentsAdapter) Consume(ctx context.Context, user string, c blobs.Consumption) error {
 	_, err := a.s.Consume(ctx, user, intents.ConsumeRequest{
 		IntentID: c.IntentID, WorkspaceID: c.WorkspaceID, Hash: c.Hash, MimeType: c.MimeType,
-		SizeBytes: c.SizeBytes, StorageID: c.StorageID, Also: c.Also, Authorized: c.Authorized,
+		SizeBytes: c.SizeBytes, StorageID: c.StorageID, Also: c.Also,
 	})
 	return err
 }

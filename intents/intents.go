@@ -142,10 +142,6 @@ type ReserveRequest struct {
 	// It is called under the workspace lock once the reservation is
 	// decided, and not at all when the reservation fails before that.
 	Also func(*synclog.Batch) error
-	// Authorized: the caller, trusted in-process code (the storage
-	// gateway), checked the user's write role on the workspace just
-	// before, so the Store does not look it up a second time.
-	Authorized bool
 }
 
 // ConsumeRequest is consumeUploadIntent's argument.
@@ -159,8 +155,6 @@ type ConsumeRequest struct {
 	// Also adds the caller's events to the consumption's batch, as
 	// ReserveRequest.Also does.
 	Also func(*synclog.Batch) error
-	// Authorized: as ReserveRequest.Authorized.
-	Authorized bool
 }
 
 // CancelRequest is cancelUploadIntent's argument.
@@ -212,14 +206,9 @@ func NormalizeMime(m string) string {
 	return strings.ToLower(strings.TrimSpace(m))
 }
 
-// authorize checks that user may write ws; checked means the caller
-// already did (ReserveRequest.Authorized).
-func (s *Store) authorize(ctx context.Context, ws, user string, checked bool) error {
+func (s *Store) authorize(ctx context.Context, ws, user string) error {
 	if user == "" {
 		return syncerr.Unauthorized("no acting user")
-	}
-	if checked {
-		return nil
 	}
 	role, err := s.cfg.Roles.Role(ctx, ws, user)
 	if err != nil {
@@ -294,7 +283,7 @@ func (s *Store) Reserve(ctx context.Context, user string, req ReserveRequest) (I
 		}
 		expires = *req.ExpiresAt
 	}
-	if err := s.authorize(ctx, ws, user, req.Authorized); err != nil {
+	if err := s.authorize(ctx, ws, user); err != nil {
 		return Intent{}, err
 	}
 
@@ -354,7 +343,7 @@ func (s *Store) Consume(ctx context.Context, user string, req ConsumeRequest) (I
 	if len(req.StorageID) > maxIDLen || len(req.Hash) > maxHashLen || len(req.MimeType) > maxMimeLen {
 		return Intent{}, syncerr.Validation("hash, mimeType or storageId too long")
 	}
-	if err := s.authorize(ctx, ws, user, req.Authorized); err != nil {
+	if err := s.authorize(ctx, ws, user); err != nil {
 		return Intent{}, err
 	}
 	unlock := s.lock(ws)
@@ -403,7 +392,7 @@ func (s *Store) Cancel(ctx context.Context, user string, req CancelRequest) (Int
 	if err != nil {
 		return Intent{}, err
 	}
-	if err := s.authorize(ctx, ws, user, false); err != nil {
+	if err := s.authorize(ctx, ws, user); err != nil {
 		return Intent{}, err
 	}
 	unlock := s.lock(ws)
