@@ -2,10 +2,7 @@
 
 package watch
 
-import (
-	"syscall"
-	"unsafe"
-)
+import "syscall"
 
 // nonBlockingWrites: a parked stream's fan-out writes straight to the
 // socket without waiting (tryWrite).
@@ -16,23 +13,20 @@ func tryWrite(rc syscall.RawConn, p []byte) (n int, err error) {
 	var werr error
 	err = rc.Write(func(fd uintptr) bool {
 		for n < len(p) {
-			// A raw system call: the socket is non-blocking, so the write
-			// cannot block, and the runtime's bookkeeping around a system
-			// call (entersyscall, and its sysmon watching Ps in system
-			// calls) is a cost a fan-out pays once per watcher.
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-			m := int(r)
+			m, e := syscall.Write(int(fd), p[n:])
+			if m > 0 {
+				n += m
+			}
 			switch {
 			case e == syscall.EINTR:
 			case e == syscall.EAGAIN:
 				return true
-			case e != 0:
+			case e != nil:
 				werr = e
 				return true
 			case m <= 0:
 				return true
 			}
-			n += m
 		}
 		return true
 	})
