@@ -120,23 +120,34 @@ func (g *Gateway) Commit(ctx context.Context, user string, req CommitRequest) (C
 	}
 	nowSec := now.Unix()
 	pk := strings.TrimSpace(req.Hash)
-	var body []byte
+	var payload map[string]any
 	if found && row.Payload != nil {
 		// An existing row (perhaps soft-deleted) keeps its metadata and
 		// gets the new object (scenario 20).
-		pk = row.PK
-		payload := row.Payload
+		pk, payload = row.PK, row.Payload
 		delete(payload, "deleted_at")
 		delete(payload, "workspace_id")
-		payload["hash"] = pk
-		payload["storage_id"] = key
-		payload["storage_provider_id"] = provider
-		payload["deleted"] = false
-		payload["updated_at"] = nowSec
-		body, err = json.Marshal(payload)
 	} else {
-		body, err = json.Marshal(newFileMeta(pk, name, req, in, key, provider, nowSec))
+		payload = map[string]any{
+			"name": name, "mime_type": in.MimeType, "kind": req.Kind,
+			"size_bytes": in.SizeBytes, "created_at": nowSec,
+		}
+		if req.Width.Set {
+			payload["width"] = req.Width.V
+		}
+		if req.Height.Set {
+			payload["height"] = req.Height.V
+		}
+		if req.PageCount.Set {
+			payload["page_count"] = req.PageCount.V
+		}
 	}
+	payload["hash"] = pk
+	payload["storage_id"] = key
+	payload["storage_provider_id"] = provider
+	payload["deleted"] = false
+	payload["updated_at"] = nowSec
+	body, err := json.Marshal(payload)
 	if err != nil {
 		return CommitAnswer{}, syncerr.Internal(err, "encode file_meta")
 	}
@@ -169,38 +180,6 @@ func (g *Gateway) Commit(ctx context.Context, user string, req CommitRequest) (C
 		return CommitAnswer{}, err
 	}
 	return CommitAnswer{OK: true, StorageID: key}, nil
-}
-
-// fileMeta is a new file_meta row's payload. Its fields are in key order
-// and its optional ones omitted when absent, so it encodes to the bytes
-// json.Marshal gives the same row as a map (TestFileMeta_SameAsMap),
-// without a map.
-type fileMeta struct {
-	CreatedAt         int64  `json:"created_at"`
-	Deleted           bool   `json:"deleted"`
-	Hash              string `json:"hash"`
-	Height            *int64 `json:"height,omitempty"`
-	Kind              string `json:"kind"`
-	MimeType          string `json:"mime_type"`
-	Name              string `json:"name"`
-	PageCount         *int64 `json:"page_count,omitempty"`
-	SizeBytes         int64  `json:"size_bytes"`
-	StorageID         string `json:"storage_id"`
-	StorageProviderID string `json:"storage_provider_id"`
-	UpdatedAt         int64  `json:"updated_at"`
-	Width             *int64 `json:"width,omitempty"`
-}
-
-func newFileMeta(pk, name string, req CommitRequest, in Intent, key, provider string, nowSec int64) *fileMeta {
-	opt := func(o optInt) *int64 {
-		if !o.Set {
-			return nil
-		}
-		return &o.V
-	}
-	return &fileMeta{CreatedAt: nowSec, Hash: pk, Height: opt(req.Height), Kind: req.Kind, MimeType: in.MimeType, Name: name,
-		PageCount: opt(req.PageCount), SizeBytes: in.SizeBytes, StorageID: key, StorageProviderID: provider, UpdatedAt: nowSec,
-		Width: opt(req.Width)}
 }
 
 // record commits a blob.stored event.

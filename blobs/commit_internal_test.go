@@ -7,38 +7,6 @@ import (
 	"testing"
 )
 
-// TestFileMeta_SameAsMap: a new file_meta payload encodes to the bytes
-// json.Marshal gives the same row written as a map (keys sorted, optional
-// dimensions absent when not sent, strings escaped alike).
-func TestFileMeta_SameAsMap(t *testing.T) {
-	in := Intent{MimeType: "image/png", SizeBytes: 4096}
-	for _, c := range []struct {
-		name string
-		req  CommitRequest
-	}{
-		{"photo.png", CommitRequest{Kind: "image", Width: optInt{true, 10}, Height: optInt{true, 20}}},
-		{"doc <&> \"q\" \u2028 é.pdf", CommitRequest{Kind: "pdf", PageCount: optInt{true, 3}}},
-		{"bare", CommitRequest{Kind: "image"}},
-	} {
-		m := map[string]any{"name": c.name, "mime_type": in.MimeType, "kind": c.req.Kind, "size_bytes": in.SizeBytes, "created_at": int64(1700000000)}
-		if c.req.Width.Set {
-			m["width"] = c.req.Width.V
-		}
-		if c.req.Height.Set {
-			m["height"] = c.req.Height.V
-		}
-		if c.req.PageCount.Set {
-			m["page_count"] = c.req.PageCount.V
-		}
-		m["hash"], m["storage_id"], m["storage_provider_id"], m["deleted"], m["updated_at"] = "sha256:ab", "w1/ab/ab", "syncd", false, int64(1700000000)
-		want, _ := json.Marshal(m)
-		got, err := json.Marshal(newFileMeta("sha256:ab", c.name, c.req, in, "w1/ab/ab", "syncd", 1700000000))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("%s:\n got %s (%v)\nwant %s", c.name, got, err, want)
-		}
-	}
-}
-
 // refOptInt is optInt's decoding through encoding/json (the reference).
 func refOptInt(b []byte) (optInt, error) {
 	if bytes.Equal(b, []byte("null")) {
