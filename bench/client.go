@@ -86,7 +86,7 @@ func (c *client) do(ctx context.Context, method, path, user string, body []byte,
 		return &statusError{Status: resp.StatusCode, Body: string(data)}
 	}
 	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
+		if err := decodeAnswer(data, out); err != nil {
 			return fmt.Errorf("decode %s answer: %w", path, err)
 		}
 	}
