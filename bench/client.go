@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -53,6 +54,10 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.Status, strings.TrimSpace(body))
 }
 
+// answers holds the buffers answers are read into; decoding copies what
+// it keeps.
+var answers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // do sends body (raw JSON, or nil) to path as user and decodes a 2xx
 // answer into out (when non-nil).
 func (c *client) do(ctx context.Context, method, path, user string, body []byte, out any) error {
@@ -78,10 +83,15 @@ func (c *client) do(ctx context.Context, method, path, user string, body []byte,
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
+	// A push answer is as large as its request: read it into a buffer the
+	// client's requests reuse, not a new one grown by io.ReadAll each time.
+	buf := answers.Get().(*bytes.Buffer)
+	defer answers.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		return err
 	}
+	data := buf.Bytes()
 	if resp.StatusCode/100 != 2 {
 		return &statusError{Status: resp.StatusCode, Body: string(data)}
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -115,8 +116,57 @@ func newWorkload(r *rand.Rand) *workload {
 // opID renders op sequence seq as a UUID (version 4, variant 8) whose
 // first 8 hex digits are the run prefix, so the harness can tell which op
 // a pulled change is from its id alone.
-func (w *workload) opID(seq uint64) string {
-	return fmt.Sprintf("%s-%04x-4%03x-8%03x-%012x", w.prefix, (seq>>48)&0xffff, (seq>>36)&0xfff, (seq>>24)&0xfff, seq&0xffffffffffff)
+func (w *workload) opID(seq uint64) string { return string(w.appendOpID(nil, seq)) }
+
+// appendOpID appends opID(seq) to b. The load client formats by hand,
+// as it encodes: fmt would spend the CPU syncd needs (the two share the
+// machine's cores).
+func (w *workload) appendOpID(b []byte, seq uint64) []byte {
+	b = append(b, w.prefix...)
+	b = append(b, '-')
+	b = appendHex(b, (seq>>48)&0xffff, 4)
+	b = append(b, "-4"...)
+	b = appendHex(b, (seq>>36)&0xfff, 3)
+	b = append(b, "-8"...)
+	b = appendHex(b, (seq>>24)&0xfff, 3)
+	b = append(b, '-')
+	return appendHex(b, seq&0xffffffffffff, 12)
+}
+
+// appendHex appends v in lower-case hex, zero-padded to width digits.
+func appendHex(b []byte, v uint64, width int) []byte {
+	var d [16]byte
+	i := len(d)
+	for v > 0 || i > len(d)-width {
+		i--
+		d[i] = "0123456789abcdef"[v&0xf]
+		v >>= 4
+	}
+	return append(b, d[i:]...)
+}
+
+// appendDec appends v in decimal, zero-padded to width digits.
+func appendDec(b []byte, v int64, width int) []byte {
+	var d [24]byte
+	n := strconv.AppendInt(d[:0], v, 10)
+	for range width - len(n) {
+		b = append(b, '0')
+	}
+	return append(b, n...)
+}
+
+// appendQuoted appends s as a JSON string: the ids and keys the workload
+// makes need no escaping, anything else goes through encoding/json.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // seqOf parses an op id made by opID; ok is false for someone else's.
@@ -139,7 +189,7 @@ type batchBuilder struct {
 
 func (b *batchBuilder) reset(ws string) {
 	b.buf = append(b.buf[:0], `{"scope":{"workspaceId":`...)
-	b.buf = strconv.AppendQuote(b.buf, ws)
+	b.buf = appendQuoted(b.buf, ws)
 	b.buf = append(b.buf, `},"ops":[`...)
 	b.seqs = b.seqs[:0]
 	b.n = 0
@@ -161,7 +211,7 @@ func (b *batchBuilder) addOp(w *workload, table, operation, pk, device string, c
 	b.buf = append(b.buf, `","operation":"`...)
 	b.buf = append(b.buf, operation...)
 	b.buf = append(b.buf, `","pk":`...)
-	b.buf = strconv.AppendQuote(b.buf, pk)
+	b.buf = appendQuoted(b.buf, pk)
 	if fill != nil {
 		b.buf = append(b.buf, `,"payload":{`...)
 		b.buf = fill(b.buf)
@@ -170,14 +220,18 @@ func (b *batchBuilder) addOp(w *workload, table, operation, pk, device string, c
 	b.buf = append(b.buf, `,"stamp":{"deviceId":"`...)
 	b.buf = append(b.buf, device...)
 	b.buf = append(b.buf, `","opId":"`...)
-	b.buf = append(b.buf, w.opID(seq)...)
+	b.buf = w.appendOpID(b.buf, seq)
 	b.buf = append(b.buf, `","hlc":"`...)
-	b.buf = fmt.Appendf(b.buf, "%013d:%04d:%s", 1_700_000_000_000+clock, seq%10000, device)
+	b.buf = appendDec(b.buf, 1_700_000_000_000+clock, 13)
+	b.buf = append(b.buf, ':')
+	b.buf = appendDec(b.buf, int64(seq%10000), 4)
+	b.buf = append(b.buf, ':')
+	b.buf = append(b.buf, device...)
 	b.buf = append(b.buf, `","clock":`...)
 	b.buf = strconv.AppendInt(b.buf, clock, 10)
 	// OR3's outbox bookkeeping fields ride along and are ignored.
 	b.buf = append(b.buf, `},"id":"`...)
-	b.buf = append(b.buf, w.opID(seq)...)
+	b.buf = w.appendOpID(b.buf, seq)
 	b.buf = append(b.buf, `","createdAt":1700000000000,"attempts":0,"status":"pending"}`...)
 }
 
@@ -188,11 +242,16 @@ func (w *workload) genOp(r *rand.Rand, s *wsState, b *batchBuilder, device strin
 	x := r.Float64()
 	switch {
 	case len(s.threads) == 0 || x < shareNewThread:
-		pk := fmt.Sprintf("t-%s-%d", w.prefix, w.seq.Load()+1)
+		pk := "t-" + w.prefix + "-" + strconv.FormatUint(w.seq.Load()+1, 10)
 		s.threads = append(s.threads, pk)
 		s.mu.Unlock()
 		b.addOp(w, "threads", "put", pk, device, clock, func(p []byte) []byte {
-			return fmt.Appendf(p, `"id":%q,"title":"bench thread %d","status":"ready","deleted":false,"pinned":false,"forked":false,"created_at":1700000000,"updated_at":1700000000,"clock":%d`, pk, clock, clock)
+			p = append(p, `"id":`...)
+			p = appendQuoted(p, pk)
+			p = append(p, `,"title":"bench thread `...)
+			p = strconv.AppendInt(p, clock, 10)
+			p = append(p, `","status":"ready","deleted":false,"pinned":false,"forked":false,"created_at":1700000000,"updated_at":1700000000,"clock":`...)
+			return strconv.AppendInt(p, clock, 10)
 		})
 		return
 	case len(s.messages) > 0 && x < shareNewThread+shareEdit+shareConflictEdit+shareDelete:
@@ -219,7 +278,7 @@ func (w *workload) genOp(r *rand.Rand, s *wsState, b *batchBuilder, device strin
 	}
 	thread := s.threads[r.IntN(len(s.threads))]
 	s.nextMsg++
-	pk := fmt.Sprintf("m-%s-%d-%d", w.prefix, s.nextMsg, clock)
+	pk := "m-" + w.prefix + "-" + strconv.Itoa(s.nextMsg) + "-" + strconv.FormatInt(clock, 10)
 	if len(s.messages) < 4096 {
 		s.messages = append(s.messages, msgRef{pk: pk, thread: thread, clock: clock})
 	} else {
@@ -238,8 +297,19 @@ func (w *workload) messageFill(r *rand.Rand, pk, thread string, clock int64) fun
 	}
 	return func(p []byte) []byte {
 		start := len(p)
-		p = fmt.Appendf(p, `"id":%q,"thread_id":%q,"role":%q,"index":%d,"order_key":"%013d:0000:dev","deleted":false,"created_at":1700000000,"updated_at":1700000000,"clock":%d,"data":{"content":"`,
-			pk, thread, role, clock, 1_700_000_000_000+clock, clock)
+		p = append(p, `"id":`...)
+		p = appendQuoted(p, pk)
+		p = append(p, `,"thread_id":`...)
+		p = appendQuoted(p, thread)
+		p = append(p, `,"role":"`...)
+		p = append(p, role...)
+		p = append(p, `","index":`...)
+		p = strconv.AppendInt(p, clock, 10)
+		p = append(p, `,"order_key":"`...)
+		p = appendDec(p, 1_700_000_000_000+clock, 13)
+		p = append(p, `:0000:dev","deleted":false,"created_at":1700000000,"updated_at":1700000000,"clock":`...)
+		p = strconv.AppendInt(p, clock, 10)
+		p = append(p, `,"data":{"content":"`...)
 		body := max(size-(len(p)-start)-3, 16)
 		p = append(p, text[off:off+body]...)
 		p = append(p, `"}`...)
