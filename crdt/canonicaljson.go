@@ -336,10 +336,7 @@ var safeByte = func() (t [256]bool) {
 func (c *canonicalizer) str(isKey bool) (member, error) {
 	c.pos++ // opening quote
 	start := c.pos
-	i := start
-	for i < len(c.in) && safeByte[c.in[i]] {
-		i++
-	}
+	i := PlainRun(c.in, start)
 	if i < len(c.in) && c.in[i] == '"' {
 		// The common case: nothing to decode or escape.
 		c.out = append(c.out, c.in[start-1:i+1]...)
@@ -361,9 +358,7 @@ func (c *canonicalizer) strSlow(isKey bool, start int) (member, error) {
 	decoding := false
 	keyStart := len(c.keys)
 	for {
-		for c.pos < len(in) && safeByte[in[c.pos]] {
-			c.pos++
-		}
+		c.pos = PlainRun(in, c.pos)
 		if c.pos >= len(in) {
 			return member{}, c.syntaxError("unterminated string")
 		}

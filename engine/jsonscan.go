@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/or3/syncd/crdt"
 )
 
 // Small scanners over JSON text that validate, snapshot and canonical
@@ -227,7 +229,7 @@ func (s *jsonScanner) str(i int) (int, bool) {
 	for j := i + 1; j < len(in); {
 		c := in[j]
 		if strSafe[c] {
-			j++
+			j = crdt.PlainRun(in, j)
 			continue
 		}
 		switch {
