@@ -452,7 +452,7 @@ func (r *Replicator) publishLoop() {
 			run := evs[:n]
 			evs = evs[n:]
 			m := nats.NewMsg(r.subject(r.cfg.Region))
-			m.Data = EncodeRun(nil, run)
+			m.Data = EncodeRun(make([]byte, 0, RunSize(run)), run)
 			m.Header.Set(jetstream.MsgIDHeader, r.cfg.Region+":"+strconv.FormatUint(run[0].Seq, 10))
 			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(expect, 10))
 			f, err := r.js.PublishMsgAsync(m)

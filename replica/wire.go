@@ -111,6 +111,16 @@ func EncodeRun(dst []byte, evs []Event) []byte {
 	return dst
 }
 
+// RunSize is the length of EncodeRun's output for evs, so the publisher
+// allocates a run's message once.
+func RunSize(evs []Event) int {
+	n := 4
+	for i := range evs {
+		n += 4 + wireHeader + len(evs[i].Region) + len(evs[i].Key) + len(evs[i].Value)
+	}
+	return n
+}
+
 // DecodeRun parses a message of one event (Encode) or of a run
 // (EncodeRun). It never panics; anything else — a malformed event, an
 // empty run, events of different regions or not consecutive — is
