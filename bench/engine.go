@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,11 +33,16 @@ func (ownerRoles) Role(context.Context, string, string) (string, error) { return
 // judged against: engine.Push of the same OR3-shaped 100-op batches from
 // 8 goroutines, each with its own workspace as in the HTTP target cell and
 // the engine benchmark (BenchmarkPush/batch=100/workspaces=8), in this process,
-// on a log opened with syncd's options. Batches are decoded before the
-// clock starts; each use gets fresh op ids and clocks (edits of the same
-// rows).
+// on a log opened with syncd's options. Batches are decoded, and their
+// payloads scanned as syncd's HTTP decoder does (engine.ScanPayload),
+// before the clock starts. Each use of a batch gets fresh op ids and
+// clocks and fresh row keys (the round digits of every pk, in the op and
+// in its payload), so that it writes what the HTTP cells write: new
+// threads and messages, and edits and deletes of recent ones. (Until
+// session 5 every reuse re-put the same 800 rows per worker, all found in
+// the memtable: an easier workload than the HTTP cells' fresh keys.)
 func (r *run) enginePush(ctx context.Context) error {
-	const batch, workers, pool = 100, 8, 8
+	const batch, workers, pool = 100, 8, 16
 	if err := r.needDisk("in-process engine figure", forDuration(r.sz.Cell)); err != nil {
 		return err
 	}
@@ -54,13 +61,15 @@ func (r *run) enginePush(ctx context.Context) error {
 		return err
 	}
 	wl := newWorkload(r.rng)
+	wl.pkSuffix = roundMark
 	nws := workers
 	states := make([]*wsState, nws)
 	for i := range states {
 		states[i] = &wsState{id: fmt.Sprintf("engine-ws-%d", i), user: "bench"}
 	}
-	// Pre-build and decode each worker's pool of batches.
+	// Pre-build, decode and scan each worker's pool of batches.
 	batches := make([][]engine.PushBatch, workers)
+	marks := make([][][]roundMarks, workers) // worker, batch, op
 	for w := range workers {
 		rng := mrand.New(mrand.NewPCG(r.rng.Uint64(), uint64(w)))
 		for range pool {
@@ -74,7 +83,12 @@ func (r *run) enginePush(ctx context.Context) error {
 			if err := json.Unmarshal(bb.finish(), &pb); err != nil {
 				return fmt.Errorf("decode a generated batch: %w", err)
 			}
+			m, err := prepareRounds(&pb)
+			if err != nil {
+				return err
+			}
 			batches[w] = append(batches[w], pb)
+			marks[w] = append(marks[w], m)
 		}
 	}
 	// The daemon runs Go's collector at its --gc-percent default unless
@@ -95,6 +109,7 @@ func (r *run) enginePush(ctx context.Context) error {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil && time.Now().Before(deadline); i++ {
 				pb := batches[w][i%pool]
+				nextRound(&pb, marks[w][i%pool], i/pool)
 				for j := range pb.Ops {
 					seq := wl.seq.Add(1)
 					clock := wl.clock.Add(1)
@@ -138,4 +153,72 @@ func (r *run) enginePush(ctx context.Context) error {
 			Target: &Target{Op: ">=", Value: 0.6, Source: "issue 4"}, Note: "the HTTP figure measured minutes apart with the load client in another process"})
 	}
 	return nil
+}
+
+// roundMark ends the engine figure's row keys; its six digits are the
+// round (the how-many-th use of the batch).
+const roundMark = "-r000000"
+
+// payloadDepth is the nesting syncd's HTTP decoder allows inside a
+// payload (api.MaxJSONDepth less the levels above it).
+const payloadDepth = 61
+
+// roundMarks are where an op's round digits are: in its pk and in its
+// (compacted) payload, and the payload as scanned.
+type roundMarks struct {
+	pk      int
+	payload []int
+	base    []byte
+}
+
+// prepareRounds scans each op's payload as syncd's decoder does and finds
+// its round digits.
+func prepareRounds(pb *engine.PushBatch) ([]roundMarks, error) {
+	out := make([]roundMarks, len(pb.Ops))
+	for j := range pb.Ops {
+		op := &pb.Ops[j]
+		m := &out[j]
+		m.pk = strings.LastIndex(op.PK, roundMark)
+		if m.pk < 0 {
+			return nil, fmt.Errorf("engine figure: pk %q has no round mark", op.PK)
+		}
+		m.pk += len(roundMark) - 6
+		if len(op.Payload) == 0 {
+			continue
+		}
+		end, compact, scan, ok := engine.ScanPayload(op.Payload, 0, payloadDepth)
+		if !ok || end != len(op.Payload) {
+			return nil, fmt.Errorf("engine figure: payload of %s does not scan", op.PK)
+		}
+		op.Payload, op.Scan, m.base = compact, scan, compact
+		for k := 0; ; {
+			i := bytes.Index(compact[k:], []byte(roundMark))
+			if i < 0 {
+				break
+			}
+			k += i + len(roundMark)
+			m.payload = append(m.payload, k-6)
+		}
+	}
+	return out, nil
+}
+
+// nextRound gives the ops of pb the row keys of round n: their pks and
+// payloads rewritten in new memory (the engine may keep what it was
+// given).
+func nextRound(pb *engine.PushBatch, marks []roundMarks, n int) {
+	var d [6]byte
+	digits := appendDec(d[:0], int64(n%1_000_000), 6)
+	for j := range pb.Ops {
+		op, m := &pb.Ops[j], &marks[j]
+		op.PK = op.PK[:m.pk] + string(digits) + op.PK[m.pk+6:]
+		if m.base == nil {
+			continue
+		}
+		p := append([]byte(nil), m.base...)
+		for _, at := range m.payload {
+			copy(p[at:], digits)
+		}
+		op.Payload = p
+	}
 }

@@ -98,7 +98,11 @@ type ack struct {
 // for concurrent use by the load clients.
 type workload struct {
 	prefix string // random per run: op ids and pks never collide across runs
-	seq    atomic.Uint64
+	// pkSuffix ends every thread and message key; the in-process engine
+	// figure sets it to roundMark and rewrites its digits on each reuse of
+	// a batch, so that every use writes new rows as the HTTP cells do.
+	pkSuffix string
+	seq      atomic.Uint64
 	// clock is the HLC wall part base; ops carry clock = a counter.
 	clock atomic.Int64
 
@@ -242,7 +246,7 @@ func (w *workload) genOp(r *rand.Rand, s *wsState, b *batchBuilder, device strin
 	x := r.Float64()
 	switch {
 	case len(s.threads) == 0 || x < shareNewThread:
-		pk := "t-" + w.prefix + "-" + strconv.FormatUint(w.seq.Load()+1, 10)
+		pk := "t-" + w.prefix + "-" + strconv.FormatUint(w.seq.Load()+1, 10) + w.pkSuffix
 		s.threads = append(s.threads, pk)
 		s.mu.Unlock()
 		b.addOp(w, "threads", "put", pk, device, clock, func(p []byte) []byte {
@@ -278,7 +282,7 @@ func (w *workload) genOp(r *rand.Rand, s *wsState, b *batchBuilder, device strin
 	}
 	thread := s.threads[r.IntN(len(s.threads))]
 	s.nextMsg++
-	pk := "m-" + w.prefix + "-" + strconv.Itoa(s.nextMsg) + "-" + strconv.FormatInt(clock, 10)
+	pk := "m-" + w.prefix + "-" + strconv.Itoa(s.nextMsg) + "-" + strconv.FormatInt(clock, 10) + w.pkSuffix
 	if len(s.messages) < 4096 {
 		s.messages = append(s.messages, msgRef{pk: pk, thread: thread, clock: clock})
 	} else {
