@@ -506,6 +506,27 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 	timeline := fmt.Sprintf("; per push, median (p99) from its start: answered %s, first delivery read %s, last %s; spread first→last %s",
 		medP99(ackMs), medP99(firstMs), medP99(lastMs), medP99(spreadMs))
 
+	// The floor: the same streams and client, fed by a server that only
+	// writes (fanfloor.go), measured once syncd's streams are closed.
+	closeWatchers(watchers)
+	var floor floorResult
+	var floorErr error
+	if f.Watchers <= 2000 && r.cfg.Bin != "" {
+		dataBytes := 300
+		if c := r.wl.payloadCount.Load(); c > 0 {
+			dataBytes += int(r.wl.payloadBytes.Load() / c)
+		}
+		floor, floorErr = r.fanoutFloor(ctx, f.Watchers, f.Rate, dataBytes, min(f.Duration, 10*time.Second))
+		if floorErr != nil {
+			r.rep.Check(fmt.Sprintf("fan-out floor measured (%d streams)", f.Watchers), false, "%v", floorErr)
+		} else {
+			r.rep.Add(Figure{Section: "baseline", Name: fmt.Sprintf("fan-out floor p99, %d raw SSE streams @ %d bursts/s", f.Watchers, f.Rate), Unit: "ms",
+				Value: ms(floor.lat.Percentile(99)),
+				Note: fmt.Sprintf("no syncd: a bare server in its own process writes one %d-byte frame to every stream on each POST /burst (64 streams per goroutine), read by the fan-out client; latency from the POST's start; p50 %.2f ms; per burst, last delivery median (p99) %s; CPU per delivery: server %.1f µs, load client %.1f µs",
+					dataBytes, ms(floor.lat.Percentile(50)), medP99(floor.last), floor.serverUS, floor.clientUS)})
+		}
+	}
+
 	lb := r.loopback[100]
 	name := fmt.Sprintf("%d watchers @ %d pushes/s", f.Watchers, f.Rate)
 	target := (*Target)(nil)
@@ -527,6 +548,10 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 			fig.BaselineName = "loopback HTTP round trip " + labels[i] + ", 100 clients"
 		}
 		if p == 99 {
+			if floorErr == nil && floor.lat != nil {
+				fig.Baseline = ms(floor.lat.Percentile(99))
+				fig.BaselineName = "fan-out floor p99: the same streams fed by a bare writer, no push or fsync"
+			}
 			fig.Target = target
 			fig.Note = fmt.Sprintf("%d deliveries; latency from the start of the push request (fsync included); pushes achieved %.0f/s", lat.Count(), pushRate)
 			if serr0 == nil && serr1 == nil && oerr0 == nil && oerr1 == nil && deliveries > 0 {

@@ -36,6 +36,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		quick      = fs.Bool("quick", false, "small sizes for CI (about 1.5 minutes)")
 		noProgress = fs.Bool("no-progress", false, "no progress bar")
 		bareSSE    = fs.Bool("bare-sse-server", false, "internal: serve the bare SSE baseline (the harness starts it)")
+		floorSSE   = fs.Bool("fanout-floor-server", false, "internal: serve the fan-out floor baseline (the harness starts it)")
 	)
 	fs.StringVar(&cfg.Out, "out", "", "report directory (report.md, report.json, charts); required")
 	fs.StringVar(&cfg.URL, "url", "", "benchmark a running syncd at this base URL instead of starting one")
@@ -72,6 +73,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *bareSSE {
 		if err := bench.ServeBareSSE(ctx, stderr); err != nil {
 			fmt.Fprintf(stderr, "syncd bench --bare-sse-server: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if *floorSSE {
+		if err := bench.ServeFanoutFloor(ctx, stderr); err != nil {
+			fmt.Fprintf(stderr, "syncd bench --fanout-floor-server: %v\n", err)
 			return 1
 		}
 		return 0
