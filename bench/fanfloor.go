@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,26 +32,8 @@ import (
 // ServeFanoutFloor serves the fan-out floor on a free port of 127.0.0.1
 // until ctx ends, logging its address as syncd does.
 func ServeFanoutFloor(ctx context.Context, w io.Writer) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	line, _ := json.Marshal(map[string]string{"msg": "listening", "addr": ln.Addr().String()})
-	if _, err := w.Write(append(line, '\n')); err != nil {
-		_ = ln.Close()
-		return err
-	}
 	s := &floorServer{}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-		s.close()
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveChild(ctx, w, &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}, s.close)
 }
 
 // floorServer is the fan-out floor's handler.
@@ -65,6 +46,8 @@ func (s *floorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/readyz":
 		_, _ = io.WriteString(w, "ok\n")
+	case "/metrics": // syncd's, asked by openWatchersAt: none here
+		http.NotFound(w, r)
 	case "/streams":
 		s.mu.Lock()
 		n := len(s.conns)
@@ -177,32 +160,13 @@ func (r *run) fanoutFloor(ctx context.Context, n, rate, dataBytes int, d time.Du
 		}
 	}
 	ws := &wsState{id: "floor", user: "floor"}
-	watchers := make([]*watcher, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var firstErr error
-	for range min(32, n) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				w, err := r.openWatcher(ctx, ch.url, ws, 0, onEvent)
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-					return
-				}
-				watchers[i] = w
-			}
-		})
+	cl := newClient(ch.url, "", 1)
+	defer cl.close()
+	watchers, err := r.openWatchersAt(ctx, cl, ws, n, onEvent)
+	if err != nil {
+		return floorResult{}, fmt.Errorf("fan-out floor: %w", err)
 	}
-	wg.Wait()
 	defer closeWatchers(watchers)
-	if firstErr != nil {
-		return floorResult{}, fmt.Errorf("fan-out floor: opening streams: %w", firstErr)
-	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		got, err := get("/streams")
 		if err != nil {
