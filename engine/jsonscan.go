@@ -149,15 +149,6 @@ func (p *PayloadScan) field(compact []byte, slot int) []byte {
 	return compact[s.start:s.end]
 }
 
-// strSafe marks the string bytes that need no check: printable ASCII other
-// than '"' and '\'.
-var strSafe = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // jsonScanner validates JSON strictly (RFC 8259 grammar, valid UTF-8 in
 // strings, numbers that fit a float64, bounded nesting) and, when compact
 // is set, writes the value with the whitespace between tokens removed,
@@ -227,11 +218,11 @@ func (s *jsonScanner) str(i int) (int, bool) {
 	in := s.in
 	s.keyEsc = false
 	for j := i + 1; j < len(in); {
-		c := in[j]
-		if strSafe[c] {
-			j = crdt.PlainRun(in, j)
+		if k := crdt.PlainRun(in, j); k > j { // plain ASCII needs no check
+			j = k
 			continue
 		}
+		c := in[j]
 		switch {
 		case c == '"':
 			return j + 1, true
