@@ -126,21 +126,8 @@ func (r *run) fanoutFloor(ctx context.Context, n, rate, dataBytes int, d time.Du
 		return floorResult{}, fmt.Errorf("fan-out floor server: %w", err)
 	}
 	defer func() { _ = ch.stop(10 * time.Second) }()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	defer hc.CloseIdleConnections()
-	get := func(path string) (string, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ch.url+path, nil)
-		if err != nil {
-			return "", err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return string(b), err
-	}
+	cl := newClient(ch.url, "", 1)
+	defer cl.close()
 	total := max(int(d.Seconds()*float64(rate)), 1)
 	started := make([]atomic.Int64, total+1)
 	lastAt := make([]atomic.Int64, total+1)
@@ -152,31 +139,24 @@ func (r *run) fanoutFloor(ctx context.Context, n, rate, dataBytes int, d time.Du
 		if t0 := started[v].Load(); t0 > 0 {
 			lat.Record(time.Duration(now - t0))
 		}
-		for {
-			l := lastAt[v].Load()
-			if now <= l || lastAt[v].CompareAndSwap(l, now) {
-				break
-			}
-		}
+		storeMax(&lastAt[v], now)
 	}
 	ws := &wsState{id: "floor", user: "floor"}
-	cl := newClient(ch.url, "", 1)
-	defer cl.close()
 	watchers, err := r.openWatchersAt(ctx, cl, ws, n, onEvent)
 	if err != nil {
 		return floorResult{}, fmt.Errorf("fan-out floor: %w", err)
 	}
 	defer closeWatchers(watchers)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		got, err := get("/streams")
-		if err != nil {
+		var got int
+		if err := cl.do(ctx, http.MethodGet, "/streams", "", nil, &got); err != nil {
 			return floorResult{}, fmt.Errorf("fan-out floor: %w", err)
 		}
-		if got == strconv.Itoa(n) {
+		if got == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			return floorResult{}, fmt.Errorf("fan-out floor: %s of %d streams registered", got, n)
+			return floorResult{}, fmt.Errorf("fan-out floor: %d of %d streams registered", got, n)
 		}
 	}
 	dataBytes = min(dataBytes, len(text))
@@ -191,19 +171,10 @@ func (r *run) fanoutFloor(ctx context.Context, n, rate, dataBytes int, d time.Du
 		if w := time.Until(start.Add(time.Duration(k-1) * interval)); w > 0 {
 			time.Sleep(w)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.url+"/burst?k="+strconv.Itoa(k)+"&bytes="+strconv.Itoa(dataBytes), nil)
-		if err != nil {
-			return floorResult{}, err
-		}
+		path := "/burst?k=" + strconv.Itoa(k) + "&bytes=" + strconv.Itoa(dataBytes)
 		started[k].Store(time.Now().UnixNano())
-		resp, err := hc.Do(req)
-		if err != nil {
+		if err := cl.do(ctx, http.MethodPost, path, "", nil, nil); err != nil {
 			return floorResult{}, fmt.Errorf("fan-out floor: burst %d: %w", k, err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return floorResult{}, fmt.Errorf("fan-out floor: burst %d: HTTP %s", k, resp.Status)
 		}
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -238,4 +209,14 @@ func (r *run) fanoutFloor(ctx context.Context, n, rate, dataBytes int, d time.Du
 		res.clientUS = float64((cpu1 - cpu0).Microseconds()) / float64(res.deliveries)
 	}
 	return res, nil
+}
+
+// storeMax raises a to v unless it already holds more.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		l := a.Load()
+		if v <= l || a.CompareAndSwap(l, v) {
+			return
+		}
+	}
 }

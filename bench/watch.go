@@ -403,12 +403,7 @@ func (r *run) fanout(ctx context.Context, f FanoutCase) error {
 				lat.Record(time.Duration(now - t0))
 			}
 			first[v].CompareAndSwap(0, now)
-			for {
-				l := lastAt[v].Load()
-				if now <= l || lastAt[v].CompareAndSwap(l, now) {
-					break
-				}
-			}
+			storeMax(&lastAt[v], now)
 		}
 		lastDelivery.Store(now)
 	}
